@@ -1,0 +1,383 @@
+"""The layer stack: forward pass, backpropagation, gradient magnitudes in log space.
+
+A network has L layers. Layer l (1-based, as in the article; Python lists index it l − 1)
+maps a_{l-1} to a_l:
+
+    plain layer   z_l = W_l a_{l-1} + b_l,    a_l = act_l(z_l)
+    gated layer   (LSTM-style, an additive cell path across layers; needs n_l = n_{l-1})
+                  g_l = act_l(z_l)
+                  f_l = σ(Wf_l a_{l-1} + bf_l)            forget gate
+                  i_l = σ(Wi_l a_{l-1} + bi_l)            input gate
+                  a_l = c_l = f_l ⊙ c_{l-1} + i_l ⊙ g_l    the cell is the layer's output, c_{l-1} = a_{l-1}
+
+An unrolled RNN is the same stack with one layer's parameters shared by all T layers
+(`unroll=T`): h_t = a_t, h_0 = x.
+
+Cost, a mean over the rows of the batch:
+    quadratic      C = mean_r ½‖a_L − y‖²
+    cross_entropy  C = mean_r Σ_j −[y ln a_L + (1 − y) ln(1 − a_L)]   (sigmoid output layer)
+
+Backpropagation, per row, δ_l = ∂C/∂z_l:
+    δ_L = ∂C/∂a_L ⊙ act'(z_L)            (cross-entropy with sigmoid output: δ_L = a_L − y)
+    plain layer   δ_l = ∂C/∂a_l ⊙ act'(z_l),         ∂C/∂a_{l-1} = W_lᵀ δ_l
+    gated layer   δ_l = ∂C/∂a_l ⊙ i_l ⊙ act'(z_l)
+                  δf_l = ∂C/∂a_l ⊙ c_{l-1} ⊙ σ'(zf_l),  δi_l = ∂C/∂a_l ⊙ g_l ⊙ σ'(zi_l)
+                  ∂C/∂a_{l-1} = f_l ⊙ ∂C/∂a_l + W_lᵀ δ_l + Wf_lᵀ δf_l + Wi_lᵀ δi_l
+    ∂C/∂b_l = mean_r δ_l,   ∂C/∂W_l = mean_r δ_l a_{l-1}ᵀ   (likewise for the gates)
+
+Every backward quantity is carried as u · e^s, with u a float array whose rows have largest
+|entry| 1 and s one natural-log scale per row, and slopes enter as ln act'(z). So
+log10 ‖∂C/∂b_l‖ is exact at any depth and any saturation (25^9999, σ'(1000) = e^-1000);
+the plain float gradients are exact where float64 can hold them and ±inf or 0 where not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradviz.activations import Activation, get_activation, log_sigmoid_prime, sigmoid
+from gradviz.logspace import LN10, LogArray, finite_shift, log_sum
+
+Array = np.ndarray
+COSTS = ("quadratic", "cross_entropy")
+
+
+def _frozen_array(value) -> Array:
+    array = np.array(value, dtype=float)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Gate:
+    """One layer's LSTM-style gates: forget gate f = σ(wf a + bf), input gate i = σ(wi a + bi)."""
+
+    wf: Array
+    bf: Array
+    wi: Array
+    bi: Array
+
+    def __post_init__(self):
+        for name in ("wf", "bf", "wi", "bi"):
+            object.__setattr__(self, name, _frozen_array(getattr(self, name)))
+
+    @staticmethod
+    def constant(width: int, forget_bias: float, input_bias: float = 0.0) -> Gate:
+        """Gates with zero weights, so f = σ(forget_bias) and i = σ(input_bias) whatever the input."""
+        zeros = np.zeros((width, width))
+        return Gate(zeros, np.full(width, forget_bias), zeros, np.full(width, input_bias))
+
+
+PARAMETER_NAMES = ("w", "b", "wf", "bf", "wi", "bi")
+WEIGHT_NAMES = frozenset({"w", "wf", "wi"})
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A stack of layers; weights[l]: (n_{l+1}, n_l), biases[l]: (n_{l+1},), 0-based lists.
+
+    activation: one name for every layer, or one per layer ("sigmoid", "tanh", "relu").
+    gates: None, or one Gate (or None) per layer: gated layers follow the LSTM-style rule above.
+    unroll: None, or T: the single layer in weights/biases/gates is applied T times with shared
+    parameters (an RNN unrolled through T steps).
+    """
+
+    weights: tuple
+    biases: tuple
+    activation: str | tuple = "sigmoid"
+    gates: tuple | None = None
+    unroll: int | None = None
+    activations: tuple = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "weights", tuple(_frozen_array(w) for w in self.weights))
+        object.__setattr__(self, "biases", tuple(_frozen_array(b) for b in self.biases))
+        n_params = len(self.weights)
+        names = (self.activation,) * n_params if isinstance(self.activation, str) else tuple(self.activation)
+        object.__setattr__(self, "activation", self.activation if isinstance(self.activation, str) else names)
+        object.__setattr__(self, "activations", tuple(get_activation(name) for name in names))
+        gates = tuple(self.gates) if self.gates is not None else (None,) * n_params
+        object.__setattr__(self, "gates", gates)
+        self._validate()
+
+    def _validate(self):
+        if not self.weights or len(self.weights) != len(self.biases) or len(self.activations) != len(self.weights):
+            raise ValueError("need one weight matrix, bias vector and activation per layer")
+        if len(self.gates) != len(self.weights):
+            raise ValueError("gates must give one Gate or None per layer")
+        if self.unroll is not None and (len(self.weights) != 1 or self.unroll < 1):
+            raise ValueError("an unrolled network has one shared layer and unroll >= 1")
+        for w, b, gate in zip(self.weights, self.biases, self.gates):
+            if w.ndim != 2 or b.shape != (w.shape[0],):
+                raise ValueError(f"weights {w.shape} and biases {b.shape} do not match")
+            if gate is not None and (w.shape[0] != w.shape[1] or gate.wf.shape != w.shape or gate.wi.shape != w.shape):
+                raise ValueError("a gated layer needs n_l = n_{l-1} and gate weights shaped like W")
+        for w_in, w_out in zip(self.weights, self.weights[1:]):
+            if w_out.shape[1] != w_in.shape[0]:
+                raise ValueError(f"layer widths do not chain: {w_in.shape} then {w_out.shape}")
+        if self.unroll is not None and self.weights[0].shape[0] != self.weights[0].shape[1]:
+            raise ValueError("an unrolled layer must map its width to itself")
+
+    @property
+    def depth(self) -> int:
+        """L, the number of layers (time steps for an unrolled network)."""
+        return self.unroll if self.unroll is not None else len(self.weights)
+
+    @property
+    def sizes(self) -> list[int]:
+        """[n_0, n_1, ..., n_L]."""
+        return [self.weights[0].shape[1]] + [self.weights[self.param_index(l)].shape[0] for l in range(self.depth)]
+
+    def param_index(self, layer: int) -> int:
+        """Which entry of weights/biases/gates layer `layer` (0-based) uses."""
+        return 0 if self.unroll is not None else layer
+
+    def parameters(self) -> list[Array]:
+        """Every parameter array in a fixed order: per stored layer w, b, then wf, bf, wi, bi if gated."""
+        return [array for _, array in self.named_parameters()]
+
+    def named_parameters(self) -> list[tuple[str, Array]]:
+        """(name, array) pairs in the order of parameters(); names are w, b, wf, bf, wi, bi."""
+        named = []
+        for w, b, gate in zip(self.weights, self.biases, self.gates):
+            named += [("w", w), ("b", b)]
+            if gate is not None:
+                named += [("wf", gate.wf), ("bf", gate.bf), ("wi", gate.wi), ("bi", gate.bi)]
+        return named
+
+    def with_parameters(self, arrays: list[Array]) -> Network:
+        """The same architecture holding new parameter arrays (in the order of parameters())."""
+        it = iter(arrays)
+        weights, biases, gates = [], [], []
+        for gate in self.gates:
+            weights.append(next(it))
+            biases.append(next(it))
+            gates.append(None if gate is None else Gate(next(it), next(it), next(it), next(it)))
+        return Network(weights, biases, self.activation, tuple(gates), self.unroll)
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTrace:
+    """What the forward pass computed at one layer (gate fields are None on a plain layer)."""
+
+    z: Array
+    a: Array
+    g: Array | None = None
+    zf: Array | None = None
+    f: Array | None = None
+    zi: Array | None = None
+    i: Array | None = None
+
+
+def _layer_forward(a_prev: Array, w: Array, b: Array, act: Activation, gate: Gate | None) -> LayerTrace:
+    z = a_prev @ w.T + b
+    g = act.fn(z)
+    if gate is None:
+        return LayerTrace(z=z, a=g)
+    zf = a_prev @ gate.wf.T + gate.bf
+    zi = a_prev @ gate.wi.T + gate.bi
+    f, i = sigmoid(zf), sigmoid(zi)
+    return LayerTrace(z=z, a=f * a_prev + i * g, g=g, zf=zf, f=f, zi=zi, i=i)
+
+
+def _as_batch(x) -> Array:
+    x = np.asarray(x, dtype=float)
+    return x.reshape(1, -1) if x.ndim == 1 else x
+
+
+def forward_trace(net: Network, x) -> list[LayerTrace]:
+    """Every layer's z_l, a_l (and gates) for input x: (batch, n_0); errors never raised on overflow."""
+    a = _as_batch(x)
+    trace = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in range(net.depth):
+            k = net.param_index(layer)
+            step = _layer_forward(a, net.weights[k], net.biases[k], net.activations[k], net.gates[k])
+            trace.append(step)
+            a = step.a
+    return trace
+
+
+def forward(net: Network, x) -> Array:
+    """a_L for input x: (batch, n_0) -> (batch, n_L)."""
+    return forward_trace(net, x)[-1].a
+
+
+def softplus(z: Array) -> Array:
+    """ln(1 + e^z), without overflow."""
+    return np.logaddexp(0.0, z)
+
+
+def cost_value(cost: str, z_L: Array, a_L: Array, y: Array) -> float:
+    """C = mean over rows: quadratic ½‖a_L − y‖², or cross-entropy Σ −[y ln a + (1−y) ln(1−a)]
+
+    (cross-entropy from z_L: −ln a = softplus(−z), −ln(1 − a) = softplus(z), finite when a rounds to 0 or 1).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if cost == "quadratic":
+            per_row = 0.5 * np.sum((a_L - y) ** 2, axis=1)
+        else:
+            per_row = np.sum(y * softplus(-z_L) + (1.0 - y) * softplus(z_L), axis=1)
+    return float(np.mean(per_row))
+
+
+# Row-scaled arrays: value[r] = u[r] · exp(s[r]).
+
+
+def _from_log(sign: Array, ln_mag: Array, s: Array) -> tuple[Array, Array]:
+    """(u, s') holding sign · exp(ln_mag) · exp(s) per row, with each row's largest |u| = 1."""
+    top = np.max(ln_mag, axis=1)
+    shift = finite_shift(top)
+    u = sign * np.exp(ln_mag - shift[:, None])
+    return u, s + np.where(np.isnan(top), np.nan, top)
+
+
+def _normalize(v: Array, s: Array) -> tuple[Array, Array]:
+    """(u, s') holding v · exp(s) per row, with each row's largest |u| = 1 (or u = 0)."""
+    with np.errstate(divide="ignore"):
+        return _from_log(np.sign(v), np.log(np.abs(v)), s)
+
+
+def _combine(terms: list[tuple[Array, Array]]) -> tuple[Array, Array]:
+    """Σ_j v_j · exp(s_j), row by row, at the largest scale."""
+    top = terms[0][1]
+    for _, s in terms[1:]:
+        top = np.maximum(top, s)
+    shift = finite_shift(top)
+    total = sum(v * np.exp(s - shift)[:, None] for v, s in terms)
+    return _normalize(total, shift)
+
+
+def _mean_outer(u: Array, s: Array, a_prev: Array) -> tuple[LogArray, LogArray]:
+    """(mean_r δ_r, mean_r δ_r a_{r}ᵀ) as LogArrays, from a row-scaled δ."""
+    top = np.max(s)
+    shift = float(finite_shift(top))
+    weight = np.exp(s - shift) / len(s)
+    weighted = u * weight[:, None]
+    scale = shift if np.isfinite(top) else float(top)
+    return LogArray(weighted.sum(axis=0), scale), LogArray(weighted.T @ a_prev, scale)
+
+
+def _ln_frobenius(u: Array, s: Array) -> float:
+    """ln ‖[u_r exp(s_r)]_r‖_F."""
+    top = np.max(s)
+    shift = float(finite_shift(top))
+    row_sq = np.sum(u * u, axis=1) * np.exp(2.0 * (s - shift))
+    return float(shift + 0.5 * np.log(np.sum(row_sq))) if np.isfinite(top) else float(top)
+
+
+def _signed_log(v: Array) -> tuple[Array, Array]:
+    with np.errstate(divide="ignore"):
+        return np.sign(v), np.log(np.abs(v))
+
+
+@dataclass(frozen=True, eq=False)
+class Gradients:
+    """∂C/∂(every parameter), as LogArrays in the order of Network.parameters(), plus per-layer magnitudes.
+
+    log10_bias_norms[l]   log10 ‖∂C/∂b_{l+1}‖, layer by layer (for an unrolled net: step l+1's share)
+    log10_weight_norms[l] log10 ‖∂C/∂W_{l+1}‖ likewise
+    log10_activation_grad_norms[l]  log10 ‖∂C/∂a_l‖ over the batch, l = 0..L (a_0 the input)
+    """
+
+    log_params: tuple
+    names: tuple
+    log10_bias_norms: Array
+    log10_weight_norms: Array
+    log10_activation_grad_norms: Array
+    cost: float
+    unroll: int | None
+
+    def _values(self, name: str) -> list[Array]:
+        return [g.value for n, g in zip(self.names, self.log_params) if n == name]
+
+    @property
+    def nabla_w(self) -> list[Array]:
+        """∂C/∂W_l as float arrays, shaped like net.weights (±inf where beyond float64)."""
+        return self._values("w")
+
+    @property
+    def nabla_b(self) -> list[Array]:
+        """∂C/∂b_l as float arrays, shaped like net.biases (±inf where beyond float64)."""
+        return self._values("b")
+
+    @property
+    def params(self) -> list[Array]:
+        """Every gradient as a float array, in the order of Network.parameters()."""
+        return [g.value for g in self.log_params]
+
+
+def _output_delta(net: Network, trace: list[LayerTrace], y: Array, cost: str):
+    """(u_L, s_L, ln‖∂C/∂a_L‖-rows) for the output layer: δ_L and ∂C/∂a_L row-scaled."""
+    last = trace[-1]
+    unscaled = np.zeros(len(y))
+    if cost == "cross_entropy":
+        k = net.param_index(net.depth - 1)
+        if net.activations[k].name != "sigmoid" or net.gates[k] is not None:
+            raise ValueError("cross-entropy needs a plain sigmoid output layer")
+        sign, ln_diff = _signed_log(last.a - y)
+        ln_grad_a = ln_diff + softplus(-last.z) + softplus(last.z)  # ∂C/∂a = (a−y)/(a(1−a))
+        grad_a = _from_log(sign, ln_grad_a, unscaled)
+        delta = _from_log(sign, ln_diff, unscaled)  # δ_L = a_L − y
+        return grad_a, delta
+    grad_a = _normalize(last.a - y, unscaled)
+    return grad_a, None
+
+
+def _layer_backward(grad_a, layer: LayerTrace, a_prev: Array, w: Array, act: Activation, gate: Gate | None, delta=None):
+    """From ∂C/∂a_l (row-scaled) to (δ terms for the parameters, ∂C/∂a_{l-1} row-scaled)."""
+    u, s = grad_a
+    sign, ln_u = _signed_log(u)
+    if delta is None:
+        ln_slope = act.log_prime(layer.z)
+        if gate is not None:
+            ln_slope = ln_slope + np.log(layer.i)
+        delta = _from_log(sign, ln_u + ln_slope, s)
+    if gate is None:
+        return [delta], _normalize(delta[0] @ w, delta[1])
+    sign_c, ln_c = _signed_log(a_prev)
+    sign_g, ln_g = _signed_log(layer.g)
+    delta_f = _from_log(sign * sign_c, ln_u + ln_c + log_sigmoid_prime(layer.zf), s)
+    delta_i = _from_log(sign * sign_g, ln_u + ln_g + log_sigmoid_prime(layer.zi), s)
+    grad_prev = _combine([(u * layer.f, s), (delta[0] @ w, delta[1]), (delta_f[0] @ gate.wf, delta_f[1]), (delta_i[0] @ gate.wi, delta_i[1])])
+    return [delta, delta_f, delta_i], grad_prev
+
+
+def backprop(net: Network, x, y, cost: str = "quadratic") -> Gradients:
+    """∂C/∂W_l and ∂C/∂b_l (and the gates') for C the mean cost over the rows of (x, y).
+
+    cost: "quadratic" (½‖a_L − y‖²) or "cross_entropy" (with a sigmoid output layer).
+    """
+    if cost not in COSTS:
+        raise ValueError(f"unknown cost {cost!r}; choose from {COSTS}")
+    x = _as_batch(x)
+    y = _as_batch(y)
+    trace = forward_trace(net, x)
+    batch = len(x)
+    n_layers = net.depth
+    ln_bias = np.empty(n_layers)
+    ln_weight = np.empty(n_layers)
+    ln_grad_a = np.empty(n_layers + 1)
+    per_layer: list[list[LogArray]] = [[] for _ in net.weights]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+        grad_a, delta = _output_delta(net, trace, y, cost)
+        for layer in reversed(range(n_layers)):
+            ln_grad_a[layer + 1] = _ln_frobenius(*grad_a) - np.log(batch)
+            k = net.param_index(layer)
+            a_prev = trace[layer - 1].a if layer > 0 else x
+            deltas, grad_a = _layer_backward(grad_a, trace[layer], a_prev, net.weights[k], net.activations[k], net.gates[k], delta)
+            delta = None
+            grads = []
+            for u, s in deltas:
+                nabla_b, nabla_w = _mean_outer(u, s, a_prev)
+                grads += [nabla_w, nabla_b]
+            ln_bias[layer] = grads[1].ln_norm
+            ln_weight[layer] = grads[0].ln_norm
+            per_layer[k].append(grads)
+        ln_grad_a[0] = _ln_frobenius(*grad_a) - np.log(batch)
+        log_params = [log_sum(list(parts)) for layer_grads in per_layer for parts in zip(*layer_grads)]
+        value = cost_value(cost, trace[-1].z, trace[-1].a, y)
+    names = tuple(name for name, _ in net.named_parameters())
+    return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)
