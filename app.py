@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from gradviz.chain import CASES, ChainConfig, ChainReport, analyze_chain
-from gradviz.charts import chain_factor_chart, chain_gradient_chart
+from gradviz.charts import (chain_factor_chart, chain_gradient_chart, clipping_chart, loss_chart, speeds_chart,
+                            through_time_chart, weight_change_chart)
+from gradviz.diagnostics import Checklist
+from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recurrent_gradients, train_chain,
+                                 train_nielsen, train_recurrent)
 from gradviz.explain import chain_rule_latex, chain_story, factor_title, percent, weight_probability_facts
 from gradviz.formatting import magnitude_text
+from gradviz.reference import NIELSEN_HIDDEN_LAYERS, nielsen_speeds
+from gradviz.remedies import L1, L2, ClipNorm, ClipValue
+from gradviz.training import History
 
 MAX_DEPTH = 10_000
 CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
-CASE_SUBTITLES = {
+CHAIN_SUBTITLES = {
     "vanishing": "sigmoid neurons, w_j and b_j drawn from N(0, 1)",
     "exploding": "every w_j = 100, every z_j = 0",
 }
+NIELSEN_SUBTITLES = {
+    "vanishing": "Nielsen's run: weights N(0, 1/n_in), biases N(0, 1)",
+    "exploding": "weights 10× Nielsen's after layer 1, biases putting every z at 0 on the average digit",
+}
+VERDICT_ICONS = {"vanishing": "🔵", "exploding": "🔴", "healthy": "🟢"}
 
 st.set_page_config(page_title="gradviz: vanishing and exploding gradients", layout="wide")
 
@@ -29,26 +43,90 @@ def probability_facts() -> dict[str, float]:
     return weight_probability_facts()
 
 
+@st.cache_data(max_entries=128, show_spinner=False)
+def chain_history(config: ChainConfig, training: Training) -> History:
+    return train_chain(config, training)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def nielsen_history(config: NielsenConfig, training: Training, _progress=None) -> History:
+    return train_nielsen(config, training, _progress)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def recurrent_result(config: RecurrentConfig, training: Training):
+    return recurrent_gradients(config), train_recurrent(config, training)
+
+
 def sidebar_settings() -> dict:
-    """The sidebar's widgets, read into one plain dict of settings."""
+    """The sidebar's widgets, read into plain settings."""
     sb = st.sidebar
-    sb.header("Network")
+    sb.header("The chain")
     depth = sb.number_input("Depth L (layers)", min_value=1, max_value=MAX_DEPTH, value=4, step=1,
                             help="Number of single-neuron layers in the chain; the article uses 4.")
     a0 = sb.number_input("Input a₀", min_value=-10.0, max_value=10.0, value=1.0, step=0.1)
     y = sb.number_input("Target y", min_value=-10.0, max_value=10.0, value=0.0, step=0.1,
                         help="The cost is C = ½(a_L − y)², so ∂C/∂a_L = a_L − y.")
-    seed = sb.number_input("Seed (vanishing case)", min_value=0, max_value=2**31 - 1, value=0, step=1,
-                           help="Seed of numpy's default_rng for the N(0, 1) weights and biases.")
+    seed = sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
+                           help="Seed of numpy's default_rng for every random draw on the page.")
     sb.header("Remedies")
-    relu = sb.toggle("ReLU instead of sigmoid", help="Every neuron uses relu(z) = max(z, 0); its slope is 1 for z > 0, else 0.")
+    relu = sb.toggle("ReLU instead of sigmoid", help="Every hidden neuron uses relu(z) = max(z, 0): slope 1 for z > 0, else 0.")
     gating = sb.toggle("LSTM-style gating", help="An additive cell path across layers: a_l = f⊙a_{l−1} + i⊙act(z_l).")
-    forget_bias = None
-    if gating:
-        forget_bias = sb.slider("Forget-gate bias b_f", min_value=-5.0, max_value=10.0, value=3.0, step=0.5,
-                                help="f = σ(b_f) in every layer (gate weights start at 0); i = σ(0) = 0.5.")
-    return {"depth": int(depth), "a0": float(a0), "y": float(y), "seed": int(seed),
-            "activation": "relu" if relu else "sigmoid", "forget_bias": forget_bias}
+    forget_bias = sb.slider("Forget-gate bias b_f", -5.0, 10.0, 3.0, 0.5,
+                            help="f = σ(b_f) in every gated layer (gate weights start at 0); i = σ(0) = 0.5.") if gating else None
+    clip = None
+    if sb.toggle("Gradient clipping", help="Acts on training: caps each update's gradient."):
+        kind = sb.radio("Clip by", ["global norm", "value"], horizontal=True)
+        threshold = sb.number_input("Threshold", min_value=1e-3, max_value=1e6, value=1.0, format="%.3g")
+        clip = ClipNorm(threshold) if kind == "global norm" else ClipValue(threshold)
+    regularization = None
+    if sb.toggle("Weight regularization", help="Acts on training: decays the weights (not the biases)."):
+        kind = sb.radio("Penalty", ["L2", "L1"], horizontal=True)
+        lmbda = sb.number_input("λ", min_value=0.0, max_value=100.0, value=5.0 if kind == "L2" else 1.0, format="%.3g")
+        regularization = L2(lmbda) if kind == "L2" else L1(lmbda)
+    sb.header("Training")
+    epochs = sb.slider("Steps (chain and RNN)", 1, 200, 30)
+    eta = sb.number_input("Learning rate η", min_value=1e-4, max_value=100.0, value=0.1, format="%.4g")
+    sb.header("Nielsen's network")
+    n_hidden = sb.slider("Hidden layers", 1, 6, 4)
+    width = sb.slider("Neurons per hidden layer", 5, 100, 30)
+    nielsen_epochs = sb.slider("Epochs", 1, 500, 100, help="Nielsen ran 500.")
+    overlay = sb.toggle("Overlay Nielsen's published curves", value=True,
+                        help="His runs with 2, 3 or 4 hidden layers of 30 neurons (MIT licence).")
+    activation = "relu" if relu else "sigmoid"
+    return {
+        "chain": ChainConfig(depth=int(depth), a0=float(a0), y=float(y), seed=int(seed), activation=activation,
+                             forget_bias=forget_bias),
+        "training": Training(int(epochs), float(eta), clip, regularization),
+        "nielsen": NielsenConfig(n_hidden=n_hidden, width=width, seed=int(seed), activation=activation,
+                                 forget_bias=forget_bias),
+        "nielsen_training": Training(int(nielsen_epochs), 0.1, clip, regularization),
+        "recurrent": RecurrentConfig(seed=int(seed), activation="relu" if relu else "tanh", forget_bias=forget_bias),
+        "overlay": overlay,
+    }
+
+
+def show_checklist(checklist: Checklist) -> None:
+    lines = [f"**Symptom checklist** · verdict: {VERDICT_ICONS[checklist.verdict]} **{checklist.verdict}**"]
+    for symptom in checklist:
+        mark = "⚠️" if symptom.present else "✔️"
+        state = "yes" if symptom.present else "no"
+        lines.append(f"- {mark} {symptom.name}: **{state}** ({symptom.evidence})")
+    st.markdown("\n".join(lines))
+
+
+def show_training(history: History, show_weights: bool = True) -> None:
+    st.markdown("**Loss**")
+    st.altair_chart(loss_chart(history.loss), width="stretch")
+    if len(history.steps):
+        st.markdown("**Gradient norm per update** (before clipping and applied)")
+        st.altair_chart(clipping_chart(history.steps), width="stretch")
+    if show_weights:
+        st.markdown("**How far each layer's weights moved**")
+        st.altair_chart(weight_change_chart(history.weight_change), width="stretch")
+    if history.stopped_early:
+        st.warning("The weights became NaN or infinite; training stopped there. See the checklist.")
+    show_checklist(history.symptoms)
 
 
 def show_facts() -> None:
@@ -63,11 +141,11 @@ def show_facts() -> None:
                    help="For w, b ~ N(0, 1) and a neuron input a = 0.5: z = w·a + b. Computed by numerical integration.")
 
 
-def show_chain_column(report: ChainReport) -> None:
+def show_chain_column(report: ChainReport, training: Training) -> None:
     cfg = report.config
     gated = cfg.forget_bias is not None
     st.subheader(CASE_TITLES[cfg.case])
-    st.caption(CASE_SUBTITLES[cfg.case] + (f" · seed {cfg.seed}" if cfg.case == "vanishing" else ""))
+    st.caption(CHAIN_SUBTITLES[cfg.case] + (f" · seed {cfg.seed}" if cfg.case == "vanishing" else ""))
     st.metric("|∂C/∂b₁| / |∂C/∂b_L|", magnitude_text(report.log10_ratio_first_last),
               help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
     st.markdown("**|∂C/∂b_j| per layer** (log scale)")
@@ -77,6 +155,11 @@ def show_chain_column(report: ChainReport) -> None:
     st.altair_chart(chain_factor_chart(report.layers, title), width="stretch")
     st.latex(chain_rule_latex(report))
     st.markdown(chain_story(report))
+    with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
+        history = chain_history(cfg, training)
+        st.markdown("**|∂C/∂b_j| per layer over the steps**")
+        st.altair_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|"), width="stretch")
+        show_training(history)
 
 
 def show_chain_section(settings: dict) -> None:
@@ -88,7 +171,73 @@ def show_chain_section(settings: dict) -> None:
     show_facts()
     for column, case in zip(st.columns(2, gap="large"), CASES):
         with column:
-            show_chain_column(chain_report(ChainConfig(case=case, **settings)))
+            show_chain_column(chain_report(replace(settings["chain"], case=case)), settings["training"])
+
+
+def nielsen_reference(config: NielsenConfig):
+    if config.width == 30 and config.n_hidden in NIELSEN_HIDDEN_LAYERS:
+        return nielsen_speeds(config.n_hidden)
+    return None
+
+
+def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool) -> None:
+    st.subheader(CASE_TITLES[config.case])
+    st.caption(NIELSEN_SUBTITLES[config.case])
+    bar = st.progress(0.0, text=f"Training {training.epochs} epochs…")
+    history = nielsen_history(config, training, _progress=lambda done: bar.progress(done, text=f"Training… {done:.0%}"))
+    bar.empty()
+    hidden = history.speeds[history.speeds["layer"] <= config.n_hidden]
+    first = hidden[hidden["epoch"] == 0]["speed_log10"].to_numpy()
+    cols = st.columns(2)
+    cols[0].metric("Layer 1 / last hidden, epoch 0", magnitude_text(first[0] - first[-1]),
+                   help="Ratio of the first hidden layer's speed to the last hidden layer's, at initialization.")
+    growth = (first[0] - first[-1]) / max(len(first) - 1, 1)
+    cols[1].metric("Growth factor per layer (backwards)", magnitude_text(growth),
+                   help="Geometric mean of ‖∂C/∂b_l‖ / ‖∂C/∂b_{l+1}‖ over the hidden layers at epoch 0.")
+    reference = nielsen_reference(config) if overlay and config.case == "vanishing" else None
+    if reference is not None:
+        reference = reference[reference["epoch"] <= training.epochs]
+    st.markdown("**Speed of learning ‖∂C/∂b_l‖ per hidden layer** (log scale)")
+    st.altair_chart(speeds_chart(hidden, reference), width="stretch")
+    show_training(history)
+
+
+def show_nielsen_section(settings: dict) -> None:
+    st.header("2 · Learning speed per layer: Nielsen's experiment")
+    config, training = settings["nielsen"], settings["nielsen_training"]
+    regularization = training.regularization or L2(5.0)
+    st.markdown(f"A sigmoid network {config.sizes} learns 1,000 real MNIST digits by full-batch gradient descent "
+                f"(cross-entropy, η = 0.1, {type(regularization).__name__} λ = {regularization.lmbda:g}"
+                f"{'' if training.regularization else ', Nielsen’s setting'}). The speed of a layer is the norm of "
+                "its bias gradient ‖∂C/∂b_l‖ over the training set, as in Nielsen's figures.")
+    if settings["overlay"] and nielsen_reference(config) is None:
+        st.info("Nielsen published curves for 2, 3 or 4 hidden layers of 30 neurons; pick one of those to overlay them.")
+    for column, case in zip(st.columns(2, gap="large"), CASES):
+        with column:
+            show_nielsen_column(replace(config, case=case), training, settings["overlay"])
+
+
+def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
+    gradients, history = recurrent_result(config, training)
+    st.subheader(CASE_TITLES[config.case])
+    cell = "the LSTM-style cell" if config.forget_bias is not None else f"h_t = {config.activation}(W h_(t−1) + b)"
+    st.caption(f"{cell}, recurrent weights {config.scale:g} · N(0, 1/n), n = {config.width}, T = {config.steps}")
+    norms = gradients.log10_activation_grad_norms
+    st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖", magnitude_text(norms[0] - norms[-1]),
+              help="How much of the gradient at the last step survives back to the first.")
+    st.altair_chart(through_time_chart(norms), width="stretch")
+    show_training(history, show_weights=False)
+
+
+def show_recurrent_section(settings: dict) -> None:
+    st.header("3 · Through time: a recurrent network")
+    st.markdown("Backpropagation through time unrolls an RNN into a deep network whose layers share one weight "
+                "matrix W: the gradient reaching step t has passed T − t times through the same Jacobian, so it "
+                "shrinks or grows geometrically with W's scale. The RNN reads its input once, as h₀, and the loss "
+                "reads h_T.")
+    for column, case in zip(st.columns(2, gap="large"), CASES):
+        with column:
+            show_recurrent_column(replace(settings["recurrent"], case=case), settings["training"])
 
 
 def main() -> None:
@@ -98,6 +247,8 @@ def main() -> None:
                 "layer after layer can also blow it up. Move the knobs in the sidebar.")
     settings = sidebar_settings()
     show_chain_section(settings)
+    show_nielsen_section(settings)
+    show_recurrent_section(settings)
 
 
 main()

@@ -82,3 +82,76 @@ def chain_factor_chart(layers: pd.DataFrame, factor_title: str) -> alt.Chart:
     ).transform_calculate(grows="datum.factor_log10 > 0 ? '> 1: grows' : '< 1: shrinks'")
     lines = _reference_lines({"1/4": 0.25, "1": 1.0})
     return alt.layer(bars, lines).properties(height=HEIGHT)
+
+
+def _layer_color(title: str = "layer") -> alt.Color:
+    return alt.Color("layer:O", title=title, scale=alt.Scale(scheme="viridis"))
+
+
+def speeds_chart(speeds: pd.DataFrame, reference: pd.DataFrame | None = None, y_title: str = "‖∂C/∂b_l‖") -> alt.Chart:
+    """Each layer's speed of learning over epochs, log scale; reference (same columns) overlaid dashed."""
+    data = speeds[np.isfinite(speeds["speed_log10"])].assign(
+        speed_text=lambda d: [magnitude_text(v) for v in d["speed_log10"]], source="this run")
+    layers = [data]
+    if reference is not None:
+        layers.append(reference.assign(speed_log10=np.log10(reference["speed"]),
+                                       speed_text=lambda d: [magnitude_text(v) for v in d["speed_log10"]],
+                                       source="Nielsen's published run"))
+    frame = pd.concat(layers, ignore_index=True)
+    return alt.Chart(frame).mark_line().encode(
+        x=alt.X("epoch:Q", title="epoch"),
+        y=log10_axis("speed_log10", y_title),
+        color=_layer_color("hidden layer"),
+        strokeDash=alt.StrokeDash("source:N", title=None, scale=alt.Scale(domain=["this run", "Nielsen's published run"],
+                                                                           range=[[1, 0], [4, 3]])),
+        detail="source:N",
+        tooltip=[alt.Tooltip("source:N"), alt.Tooltip("epoch:Q"), alt.Tooltip("layer:O"),
+                 alt.Tooltip("speed_text:N", title=y_title)],
+    ).properties(height=HEIGHT)
+
+
+def loss_chart(loss: pd.DataFrame) -> alt.Chart:
+    """The loss over epochs on a log scale (NaN and non-positive values are left out and reported elsewhere)."""
+    data = loss[np.isfinite(loss["loss"]) & (loss["loss"] > 0)].assign(
+        loss_log10=lambda d: np.log10(d["loss"]), loss_text=lambda d: [magnitude_text(v) for v in d["loss_log10"]])
+    return alt.Chart(data).mark_line(color="#444").encode(
+        x=alt.X("epoch:Q", title="epoch"), y=log10_axis("loss_log10", "loss C"),
+        tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("loss_text:N", title="loss")],
+    ).properties(height=HEIGHT * 2 // 3)
+
+
+def clipping_chart(steps: pd.DataFrame) -> alt.Chart:
+    """The global gradient norm per update, before clipping and as applied."""
+    data = steps.melt(id_vars=["step"], value_vars=["grad_norm_log10", "applied_norm_log10"],
+                      var_name="which", value_name="norm_log10")
+    data = data[np.isfinite(data["norm_log10"])].assign(
+        which=lambda d: d["which"].map({"grad_norm_log10": "before clipping", "applied_norm_log10": "applied"}),
+        norm_text=lambda d: [magnitude_text(v) for v in d["norm_log10"]])
+    return alt.Chart(data).mark_line(point=len(steps) <= 60).encode(
+        x=alt.X("step:Q", title="update"), y=log10_axis("norm_log10", "‖g‖ (all parameters)"),
+        color=alt.Color("which:N", title=None, scale=alt.Scale(domain=["before clipping", "applied"], range=["#d62728", "#2ca02c"])),
+        strokeDash=alt.StrokeDash("which:N", legend=None, scale=alt.Scale(domain=["before clipping", "applied"], range=[[1, 0], [5, 3]])),
+        tooltip=[alt.Tooltip("step:Q", title="update"), alt.Tooltip("which:N"), alt.Tooltip("norm_text:N", title="‖g‖")],
+    ).properties(height=HEIGHT * 2 // 3)
+
+
+def weight_change_chart(weight_change: pd.DataFrame) -> alt.Chart:
+    """How far each layer's weights moved from their initial values by the end: ‖W − W₀‖ / ‖W₀‖."""
+    last = weight_change[weight_change["epoch"] == weight_change["epoch"].max()]
+    data = last[np.isfinite(last["change"]) & (last["change"] > 0)].assign(
+        change_log10=lambda d: np.log10(d["change"]), change_text=lambda d: [f"{100 * v:.3g} %" for v in d["change"]])
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("layer:O", title="layer"), y=log10_axis("change_log10", "‖W − W₀‖ / ‖W₀‖"),
+        tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("change_text:N", title="moved")],
+    ).properties(height=HEIGHT * 2 // 3)
+
+
+def through_time_chart(log10_norms: np.ndarray) -> alt.Chart:
+    """log10 ‖∂C/∂h_t‖ against the distance T − t from the loss."""
+    steps = len(log10_norms) - 1
+    data = pd.DataFrame({"distance": steps - np.arange(steps + 1), "norm_log10": log10_norms})
+    data = data[np.isfinite(data["norm_log10"])].assign(norm_text=lambda d: [magnitude_text(v) for v in d["norm_log10"]])
+    return alt.Chart(data).mark_line(point=steps <= 60).encode(
+        x=alt.X("distance:Q", title="steps back from the loss, T − t"), y=log10_axis("norm_log10", "‖∂C/∂h_t‖"),
+        tooltip=[alt.Tooltip("distance:Q", title="T − t"), alt.Tooltip("norm_text:N", title="‖∂C/∂h_t‖")],
+    ).properties(height=HEIGHT)
