@@ -354,6 +354,78 @@ def backprop(net: Network, x, y, cost: str = "quadratic") -> Gradients:
         raise ValueError(f"unknown cost {cost!r}; choose from {COSTS}")
     x = _as_batch(x)
     y = _as_batch(y)
+    if _is_plain_chain(net):
+        return _chain_backprop(net, x, y, cost)
+    return _stack_backprop(net, x, y, cost)
+
+
+def _is_plain_chain(net: Network) -> bool:
+    return all(w.shape == (1, 1) for w in net.weights) and all(g is None for g in net.gates)
+
+
+def _row_log_mean(sign: Array, ln_mag: Array) -> tuple[Array, Array]:
+    """mean over the last axis of sign·exp(ln_mag), as (mantissa, scale) per leading index."""
+    top = np.max(ln_mag, axis=-1)
+    shift = finite_shift(top)
+    mantissa = np.mean(sign * np.exp(ln_mag - shift[..., None]), axis=-1)
+    return mantissa, np.where(np.isfinite(top), shift, top)
+
+
+def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
+    """backprop for a chain of plain width-1 layers: the same equations, with the product of factors
+    Π_k w_k act'(z_k) taken as one cumulative sum of logs over the layers instead of a loop."""
+    depth = net.depth
+    index = [net.param_index(layer) for layer in range(depth)]
+    w = np.array([net.weights[k][0, 0] for k in index])
+    b = np.array([net.biases[k][0] for k in index])
+    acts = [net.activations[k] for k in index]
+    z = np.empty((depth, len(x)))
+    a = np.empty((depth + 1, len(x)))
+    a[0] = x[:, 0]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+        for layer in range(depth):
+            z[layer] = w[layer] * a[layer] + b[layer]
+            a[layer + 1] = acts[layer].fn(z[layer])
+        same = all(act is acts[0] for act in acts)
+        ln_slope = acts[0].log_prime(z) if same else np.array([act.log_prime(zl) for act, zl in zip(acts, z)])
+        residual = a[-1] - y[:, 0]
+        sign_ga_L, ln_ga_L = np.sign(residual), np.log(np.abs(residual))
+        if cost == "cross_entropy":
+            if acts[-1].name != "sigmoid":
+                raise ValueError("cross-entropy needs a plain sigmoid output layer")
+            ln_ga_L = ln_ga_L + softplus(-z[-1]) + softplus(z[-1])
+        # ln|∂C/∂a_l| for l = 0..L: ∂C/∂a_{l-1} = w_l act'(z_l) ∂C/∂a_l, so a reversed cumulative sum of ln|factor|
+        ln_factor = np.log(np.abs(w))[:, None] + ln_slope
+        sign_factor = np.sign(w)[:, None] * np.ones_like(z)
+        ln_ga = np.empty((depth + 1, len(x)))
+        sign_ga = np.empty((depth + 1, len(x)))
+        ln_ga[-1], sign_ga[-1] = ln_ga_L, sign_ga_L
+        ln_ga[:-1] = ln_ga_L + np.cumsum(ln_factor[::-1], axis=0)[::-1]
+        sign_ga[:-1] = sign_ga_L * np.cumprod(sign_factor[::-1], axis=0)[::-1]
+        ln_delta = ln_ga[1:] + ln_slope
+        if cost == "cross_entropy":
+            ln_delta[-1] = np.log(np.abs(residual))
+        sign_delta = sign_ga[1:]
+        mant_b, scale_b = _row_log_mean(sign_delta, ln_delta)
+        mant_w, scale_w = _row_log_mean(sign_delta * np.sign(a[:-1]), ln_delta + np.log(np.abs(a[:-1])))
+        per_b = [LogArray(np.array([m]), float(s)) for m, s in zip(mant_b, scale_b)]
+        per_w = [LogArray(np.array([[m]]), float(s)) for m, s in zip(mant_w, scale_w)]
+        ln_bias = np.log(np.abs(mant_b)) + scale_b
+        ln_weight = np.log(np.abs(mant_w)) + scale_w
+        top = np.max(ln_ga, axis=1, keepdims=True)
+        shift = finite_shift(top)
+        ln_grad_a = (np.where(np.isfinite(top[:, 0]), shift[:, 0] + 0.5 * np.log(np.sum(np.exp(2 * (ln_ga - shift)), axis=1)), top[:, 0])
+                     - np.log(len(x)))
+        value = cost_value(cost, z[-1][:, None], a[-1][:, None], y)
+    if net.unroll is None:
+        log_params = [grad for pair in zip(per_w, per_b) for grad in pair]
+    else:
+        log_params = [log_sum(per_w), log_sum(per_b)]
+    names = tuple(name for name, _ in net.named_parameters())
+    return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)
+
+
+def _stack_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
     trace = forward_trace(net, x)
     batch = len(x)
     n_layers = net.depth

@@ -1,0 +1,191 @@
+"""Shared test helpers: an independent reference implementation of the network equations.
+
+Nothing here calls gradviz's numerics: the reference forward pass, costs and derivatives are
+written from the equations in gradviz/network.py's docstring, so comparing against them
+checks gradviz rather than restating it. Derivatives come from the complex-step method
+(f'(x) = Im f(x + ih) / h, h = 1e-20), which has no subtractive cancellation and is accurate
+to rounding, independently of gradviz's backprop.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, localcontext
+
+import numpy as np
+
+COMPLEX_STEP = 1e-20
+
+
+# --- activations, written independently of gradviz.activations ---------------------------
+
+
+def ref_sigmoid(z):
+    """σ(z) = ½(1 + tanh(z/2)) — a different formula from gradviz's; analytic, so complex-step safe."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def ref_relu(z):
+    """max(z, 0), analytic off z = 0 (the real part decides the branch)."""
+    return np.where(np.real(z) > 0, z, 0.0 * z)
+
+
+REF_ACTIVATIONS = {"sigmoid": ref_sigmoid, "tanh": np.tanh, "relu": ref_relu}
+
+
+def softplus(t: float) -> float:
+    """ln(1 + e^t), stable for any float t."""
+    return max(t, 0.0) + math.log1p(math.exp(-abs(t)))
+
+
+def ln_sigmoid_prime_ref(z: float) -> float:
+    """ln σ'(z) = ln σ(z) + ln σ(−z) = −softplus(−z) − softplus(z) (not gradviz's formula)."""
+    return -softplus(-z) - softplus(z)
+
+
+def decimal_sigmoid_prime(z, prec: int = 60) -> Decimal:
+    """σ'(z) = e^z / (1 + e^z)² in high-precision decimal arithmetic."""
+    with localcontext() as ctx:
+        ctx.prec = prec
+        e = Decimal(z).exp()
+        return e / (1 + e) ** 2
+
+
+def decimal_log10(value: Decimal, prec: int = 60) -> float:
+    with localcontext() as ctx:
+        ctx.prec = prec
+        return float(value.log10())
+
+
+# --- the network as a list of per-step layers ----------------------------------------------
+
+
+def steps_of(net) -> list[dict]:
+    """One dict per applied layer (an unrolled network repeats its single layer T times)."""
+    names = (net.activation,) * len(net.weights) if isinstance(net.activation, str) else tuple(net.activation)
+    stored = []
+    for w, b, act, gate in zip(net.weights, net.biases, names, net.gates):
+        params = {"w": np.array(w), "b": np.array(b)}
+        if gate is not None:
+            params.update(wf=np.array(gate.wf), bf=np.array(gate.bf), wi=np.array(gate.wi), bi=np.array(gate.bi))
+        stored.append((act, params))
+    if net.unroll is not None:
+        return [{"act": stored[0][0], "params": stored[0][1]} for _ in range(net.unroll)]
+    return [{"act": act, "params": params} for act, params in stored]
+
+
+def ref_forward(steps: list[dict], x, inject: dict | None = None) -> list[dict]:
+    """The forward pass on a stack of P variants at once.
+
+    Every parameter array has a leading axis P (one network variant per entry); x is (B, n_0).
+    Returns per layer {"z", "a"} (+ "zf", "f", "zi", "i" on gated layers), each (P, B, n).
+    inject: {l: array broadcastable to (P, B, n_l)} added to a_l (l = 0 is the input).
+    """
+    inject = inject or {}
+    P = steps[0]["params"]["w"].shape[0]
+    a = np.broadcast_to(np.asarray(x), (P,) + np.shape(x))
+    if 0 in inject:
+        a = a + inject[0]
+    trace = []
+    for l, step in enumerate(steps, start=1):
+        p = step["params"]
+        z = np.einsum("pbi,poi->pbo", a, p["w"]) + p["b"][:, None, :]
+        g = REF_ACTIVATIONS[step["act"]](z)
+        layer = {"z": z}
+        if "wf" in p:
+            zf = np.einsum("pbi,poi->pbo", a, p["wf"]) + p["bf"][:, None, :]
+            zi = np.einsum("pbi,poi->pbo", a, p["wi"]) + p["bi"][:, None, :]
+            f, i = ref_sigmoid(zf), ref_sigmoid(zi)
+            new_a = f * a + i * g
+            layer.update(zf=zf, f=f, zi=zi, i=i, g=g)
+        else:
+            new_a = g
+        if l in inject:
+            new_a = new_a + inject[l]
+        layer["a"] = new_a
+        trace.append(layer)
+        a = new_a
+    return trace
+
+
+def ref_cost_rows(a_L, y, cost: str):
+    """Per-row cost, (P, B): quadratic ½Σ(a − y)², cross-entropy −Σ[y ln a + (1 − y) ln(1 − a)]."""
+    if cost == "quadratic":
+        d = a_L - y
+        return 0.5 * np.sum(d * d, axis=-1)
+    return -np.sum(y * np.log(a_L) + (1.0 - y) * np.log(1.0 - a_L), axis=-1)
+
+
+def lift(steps: list[dict], P: int, dtype=float) -> list[dict]:
+    """The steps with every parameter repeated along a new leading axis of length P."""
+    return [{"act": s["act"], "params": {k: np.repeat(v[None].astype(dtype), P, axis=0) for k, v in s["params"].items()}}
+            for s in steps]
+
+
+def ref_cost(net, x, y, cost: str) -> float:
+    """C = mean over rows, in plain float64, from the reference forward pass."""
+    trace = ref_forward(lift(steps_of(net), 1), np.asarray(x, dtype=float))
+    return float(np.mean(ref_cost_rows(trace[-1]["a"], np.asarray(y, dtype=float), cost)[0]))
+
+
+def complex_step_step_grads(steps: list[dict], x, y, cost: str) -> list[dict]:
+    """∂C/∂(each step's own copy of each parameter), C the mean cost: one dict per step.
+
+    For an unrolled network the steps hold separate copies, so these are the per-step shares.
+    """
+    entries = [(t, name, idx) for t, s in enumerate(steps) for name, v in s["params"].items() for idx in np.ndindex(v.shape)]
+    P = len(entries)
+    lifted = lift(steps, P, complex)
+    for p, (t, name, idx) in enumerate(entries):
+        lifted[t]["params"][name][(p,) + idx] += 1j * COMPLEX_STEP
+    trace = ref_forward(lifted, np.asarray(x, dtype=complex))
+    costs = np.mean(ref_cost_rows(trace[-1]["a"], y, cost), axis=1)  # (P,)
+    derivs = costs.imag / COMPLEX_STEP
+    grads = [{name: np.zeros(v.shape) for name, v in s["params"].items()} for s in steps]
+    for p, (t, name, idx) in enumerate(entries):
+        grads[t][name][idx] = derivs[p]
+    return grads
+
+
+def complex_step_activation_grads(steps: list[dict], x, y, cost: str) -> list[np.ndarray]:
+    """∂C/∂a_l as (B, n_l) arrays for l = 0..L (C the mean cost over the B rows)."""
+    x = np.asarray(x, dtype=float)
+    B = x.shape[0]
+    widths = [x.shape[1]] + [s["params"]["w"].shape[0] for s in steps]
+    out = []
+    for l, n in enumerate(widths):
+        # Variant j perturbs unit j of a_l in every row; rows do not interact, so each row's own
+        # cost carries that row's derivative.
+        bump = np.zeros((n, 1, n), dtype=complex)
+        bump[np.arange(n), 0, np.arange(n)] = 1j * COMPLEX_STEP
+        trace = ref_forward(lift(steps, n, complex), x.astype(complex), inject={l: bump})
+        rows = ref_cost_rows(trace[-1]["a"], y, cost)  # (n, B)
+        out.append((rows.imag / COMPLEX_STEP / B).T)  # (B, n)
+    return out
+
+
+def tie(step_grads: list[dict], net) -> list[np.ndarray]:
+    """The gradients in the order of net.parameters(): summed over the steps of an unrolled net."""
+    if net.unroll is not None:
+        summed = {name: sum(g[name] for g in step_grads) for name in step_grads[0]}
+        step_grads = [summed]
+    order = ("w", "b", "wf", "bf", "wi", "bi")
+    return [g[name] for g in step_grads for name in order if name in g]
+
+
+def central_difference(net, x, y, cost: str, h: float = 1e-6) -> list[np.ndarray]:
+    """(C(θ + h e_k) − C(θ − h e_k)) / 2h for every entry of every array of net.parameters()."""
+    params = [np.array(p) for p in net.parameters()]
+    grads = []
+    for k, p in enumerate(params):
+        g = np.zeros(p.shape)
+        for idx in np.ndindex(p.shape):
+            values, points = [], []
+            for sign in (1.0, -1.0):
+                moved = [q.copy() for q in params]
+                moved[k][idx] += sign * h
+                points.append(moved[k][idx])
+                values.append(ref_cost(net.with_parameters(moved), x, y, cost))
+            g[idx] = (values[0] - values[1]) / (points[0] - points[1])  # the step actually taken
+        grads.append(g)
+    return grads
