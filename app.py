@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 
 import streamlit as st
@@ -13,10 +16,11 @@ from gradviz.diagnostics import Checklist
 from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recurrent_gradients, train_chain,
                                  train_nielsen, train_recurrent)
 from gradviz.explain import chain_rule_latex, chain_story, factor_title, percent, weight_probability_facts
-from gradviz.formatting import magnitude_text
+from gradviz.formatting import magnitude_text, ratio_text
 from gradviz.reference import NIELSEN_HIDDEN_LAYERS, nielsen_speeds
 from gradviz.remedies import L1, L2, ClipNorm, ClipValue
 from gradviz.training import History
+from gradviz.urlstate import Param, encode_params, parse_params
 
 MAX_DEPTH = 10_000
 CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
@@ -48,9 +52,44 @@ def chain_history(config: ChainConfig, training: Training) -> History:
     return train_chain(config, training)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def nielsen_history(config: NielsenConfig, training: Training, _progress=None) -> History:
-    return train_nielsen(config, training, _progress)
+class BoundedStore:
+    """A thread-safe least-recently-used dict holding at most `size` results."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+            return self.items.get(key)
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@st.cache_resource
+def nielsen_store() -> BoundedStore:
+    """Nielsen runs by settings, shared by every session. Not st.cache_data: a cached function may not
+    update a progress bar created outside it, and these runs take seconds, so they show one."""
+    return BoundedStore(32)
+
+
+def nielsen_history(config: NielsenConfig, training: Training) -> History:
+    store = nielsen_store()
+    history = store.get((config, training))
+    if history is None:
+        bar = st.progress(0.0, text=f"Training {training.epochs} epochs…")
+        history = train_nielsen(config, training, lambda done: bar.progress(done, text=f"Training… {done:.0%}"))
+        store.put((config, training), history)
+        bar.empty()
+    return history
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -58,51 +97,103 @@ def recurrent_result(config: RecurrentConfig, training: Training):
     return recurrent_gradients(config), train_recurrent(config, training)
 
 
+SETTINGS = {
+    "depth": Param("int", 4, 1, MAX_DEPTH),
+    "a0": Param("float", 1.0, -10.0, 10.0),
+    "y": Param("float", 0.0, -10.0, 10.0),
+    "seed": Param("int", 0, 0, 2**31 - 1),
+    "relu": Param("bool", False),
+    "gating": Param("bool", False),
+    "forget_bias": Param("float", 3.0, -5.0, 10.0),
+    "clip": Param("bool", False),
+    "clip_by": Param("choice", "global norm", choices=("global norm", "value")),
+    "clip_threshold": Param("float", 1.0, 1e-3, 1e6),
+    "regularize": Param("bool", False),
+    "penalty": Param("choice", "L2", choices=("L2", "L1")),
+    "lmbda": Param("float", 5.0, 0.0, 100.0),
+    "steps": Param("int", 30, 1, 200),
+    "eta": Param("float", 0.1, 1e-4, 100.0),
+    "hidden": Param("int", 4, 1, 6),
+    "width": Param("int", 30, 5, 100),
+    "epochs": Param("int", 100, 1, 500),
+    "overlay": Param("bool", True),
+}
+
+
+def load_url_state() -> None:
+    """On a session's first run, fill the widgets' state from the URL; say what was not usable."""
+    if "url_notices" not in st.session_state:
+        values, notices = parse_params(st.query_params.to_dict(), SETTINGS)
+        st.session_state.update(values)
+        st.session_state["url_notices"] = notices
+    for name, spec in SETTINGS.items():
+        st.session_state.setdefault(name, spec.default)
+
+
+def save_url_state() -> None:
+    """Put every setting that differs from its default into the URL, so the link reopens this view."""
+    values = {name: st.session_state[name] for name in SETTINGS if name in st.session_state}
+    wanted = encode_params(values, SETTINGS)
+    if wanted != st.query_params.to_dict():
+        st.query_params.from_dict(wanted)
+
+
 def sidebar_settings() -> dict:
-    """The sidebar's widgets, read into plain settings."""
+    """The sidebar's widgets (keyed by their URL names), read into config objects."""
     sb = st.sidebar
     sb.header("The chain")
-    depth = sb.number_input("Depth L (layers)", min_value=1, max_value=MAX_DEPTH, value=4, step=1,
-                            help="Number of single-neuron layers in the chain; the article uses 4.")
-    a0 = sb.number_input("Input a₀", min_value=-10.0, max_value=10.0, value=1.0, step=0.1)
-    y = sb.number_input("Target y", min_value=-10.0, max_value=10.0, value=0.0, step=0.1,
-                        help="The cost is C = ½(a_L − y)², so ∂C/∂a_L = a_L − y.")
-    seed = sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1,
-                           help="Seed of numpy's default_rng for every random draw on the page.")
+    sb.number_input("Depth L (layers)", min_value=1, max_value=MAX_DEPTH, step=1, key="depth",
+                    help="Number of single-neuron layers in the chain; the article uses 4.")
+    sb.number_input("Input a₀", min_value=-10.0, max_value=10.0, step=0.1, key="a0")
+    sb.number_input("Target y", min_value=-10.0, max_value=10.0, step=0.1, key="y",
+                    help="The cost is C = ½(a_L − y)², so ∂C/∂a_L = a_L − y.")
+    sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",
+                    help="Seed of numpy's default_rng for every random draw on the page.")
     sb.header("Remedies")
-    relu = sb.toggle("ReLU instead of sigmoid", help="Every hidden neuron uses relu(z) = max(z, 0): slope 1 for z > 0, else 0.")
-    gating = sb.toggle("LSTM-style gating", help="An additive cell path across layers: a_l = f⊙a_{l−1} + i⊙act(z_l).")
-    forget_bias = sb.slider("Forget-gate bias b_f", -5.0, 10.0, 3.0, 0.5,
-                            help="f = σ(b_f) in every gated layer (gate weights start at 0); i = σ(0) = 0.5.") if gating else None
-    clip = None
-    if sb.toggle("Gradient clipping", help="Acts on training: caps each update's gradient."):
-        kind = sb.radio("Clip by", ["global norm", "value"], horizontal=True)
-        threshold = sb.number_input("Threshold", min_value=1e-3, max_value=1e6, value=1.0, format="%.3g")
-        clip = ClipNorm(threshold) if kind == "global norm" else ClipValue(threshold)
-    regularization = None
-    if sb.toggle("Weight regularization", help="Acts on training: decays the weights (not the biases)."):
-        kind = sb.radio("Penalty", ["L2", "L1"], horizontal=True)
-        lmbda = sb.number_input("λ", min_value=0.0, max_value=100.0, value=5.0 if kind == "L2" else 1.0, format="%.3g")
-        regularization = L2(lmbda) if kind == "L2" else L1(lmbda)
+    sb.toggle("ReLU instead of sigmoid", key="relu",
+              help="Every hidden neuron uses relu(z) = max(z, 0): slope 1 for z > 0, else 0.")
+    if sb.toggle("LSTM-style gating", key="gating", help="An additive cell path across layers: a_l = f⊙a_{l−1} + i⊙act(z_l)."):
+        sb.slider("Forget-gate bias b_f", -5.0, 10.0, step=0.5, key="forget_bias",
+                  help="f = σ(b_f) in every gated layer (gate weights start at 0); i = σ(0) = 0.5.")
+    if sb.toggle("Gradient clipping", key="clip", help="Acts on training: caps each update's gradient."):
+        sb.radio("Clip by", ["global norm", "value"], horizontal=True, key="clip_by")
+        sb.number_input("Threshold", min_value=1e-3, max_value=1e6, format="%.3g", key="clip_threshold")
+    if sb.toggle("Weight regularization", key="regularize", help="Acts on training: decays the weights (not the biases)."):
+        sb.radio("Penalty", ["L2", "L1"], horizontal=True, key="penalty")
+        sb.number_input("λ", min_value=0.0, max_value=100.0, format="%.3g", key="lmbda")
     sb.header("Training")
-    epochs = sb.slider("Steps (chain and RNN)", 1, 200, 30)
-    eta = sb.number_input("Learning rate η", min_value=1e-4, max_value=100.0, value=0.1, format="%.4g")
+    sb.slider("Steps (chain and RNN)", 1, 200, key="steps")
+    sb.number_input("Learning rate η", min_value=1e-4, max_value=100.0, format="%.4g", key="eta")
     sb.header("Nielsen's network")
-    n_hidden = sb.slider("Hidden layers", 1, 6, 4)
-    width = sb.slider("Neurons per hidden layer", 5, 100, 30)
-    nielsen_epochs = sb.slider("Epochs", 1, 500, 100, help="Nielsen ran 500.")
-    overlay = sb.toggle("Overlay Nielsen's published curves", value=True,
-                        help="His runs with 2, 3 or 4 hidden layers of 30 neurons (MIT licence).")
-    activation = "relu" if relu else "sigmoid"
+    sb.slider("Hidden layers", 1, 6, key="hidden")
+    sb.slider("Neurons per hidden layer", 5, 100, key="width")
+    sb.slider("Epochs", 1, 500, key="epochs", help="Nielsen ran 500.")
+    sb.toggle("Overlay Nielsen's published curves", key="overlay",
+              help="His runs with 2, 3 or 4 hidden layers of 30 neurons (MIT licence).")
+    return settings_from(st.session_state)
+
+
+def settings_from(state) -> dict:
+    """Config objects from the widgets' values."""
+    activation = "relu" if state["relu"] else "sigmoid"
+    forget_bias = float(state["forget_bias"]) if state["gating"] else None
+    clip = None
+    if state["clip"]:
+        threshold = float(state["clip_threshold"])
+        clip = ClipNorm(threshold) if state["clip_by"] == "global norm" else ClipValue(threshold)
+    regularization = None
+    if state["regularize"]:
+        regularization = L2(float(state["lmbda"])) if state["penalty"] == "L2" else L1(float(state["lmbda"]))
+    seed = int(state["seed"])
     return {
-        "chain": ChainConfig(depth=int(depth), a0=float(a0), y=float(y), seed=int(seed), activation=activation,
-                             forget_bias=forget_bias),
-        "training": Training(int(epochs), float(eta), clip, regularization),
-        "nielsen": NielsenConfig(n_hidden=n_hidden, width=width, seed=int(seed), activation=activation,
-                                 forget_bias=forget_bias),
-        "nielsen_training": Training(int(nielsen_epochs), 0.1, clip, regularization),
-        "recurrent": RecurrentConfig(seed=int(seed), activation="relu" if relu else "tanh", forget_bias=forget_bias),
-        "overlay": overlay,
+        "chain": ChainConfig(depth=int(state["depth"]), a0=float(state["a0"]), y=float(state["y"]), seed=seed,
+                             activation=activation, forget_bias=forget_bias),
+        "training": Training(int(state["steps"]), float(state["eta"]), clip, regularization),
+        "nielsen": NielsenConfig(n_hidden=int(state["hidden"]), width=int(state["width"]), seed=seed,
+                                 activation=activation, forget_bias=forget_bias),
+        "nielsen_training": Training(int(state["epochs"]), 0.1, clip, regularization),
+        "recurrent": RecurrentConfig(seed=seed, activation="relu" if state["relu"] else "tanh", forget_bias=forget_bias),
+        "overlay": bool(state["overlay"]),
     }
 
 
@@ -146,7 +237,8 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     gated = cfg.forget_bias is not None
     st.subheader(CASE_TITLES[cfg.case])
     st.caption(CHAIN_SUBTITLES[cfg.case] + (f" · seed {cfg.seed}" if cfg.case == "vanishing" else ""))
-    st.metric("|∂C/∂b₁| / |∂C/∂b_L|", magnitude_text(report.log10_ratio_first_last),
+    grad_b = report.layers["grad_b_log10"]
+    st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio_text(grad_b.iloc[0], grad_b.iloc[-1]),
               help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
     st.markdown("**|∂C/∂b_j| per layer** (log scale)")
     st.altair_chart(chain_gradient_chart(report.layers), width="stretch")
@@ -183,16 +275,14 @@ def nielsen_reference(config: NielsenConfig):
 def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool) -> None:
     st.subheader(CASE_TITLES[config.case])
     st.caption(NIELSEN_SUBTITLES[config.case])
-    bar = st.progress(0.0, text=f"Training {training.epochs} epochs…")
-    history = nielsen_history(config, training, _progress=lambda done: bar.progress(done, text=f"Training… {done:.0%}"))
-    bar.empty()
+    history = nielsen_history(config, training)
     hidden = history.speeds[history.speeds["layer"] <= config.n_hidden]
     first = hidden[hidden["epoch"] == 0]["speed_log10"].to_numpy()
     cols = st.columns(2)
-    cols[0].metric("Layer 1 / last hidden, epoch 0", magnitude_text(first[0] - first[-1]),
+    cols[0].metric("Layer 1 / last hidden, epoch 0", ratio_text(first[0], first[-1]),
                    help="Ratio of the first hidden layer's speed to the last hidden layer's, at initialization.")
     growth = (first[0] - first[-1]) / max(len(first) - 1, 1)
-    cols[1].metric("Growth factor per layer (backwards)", magnitude_text(growth),
+    cols[1].metric("Growth factor per layer (backwards)", magnitude_text(growth) if math.isfinite(growth) else "undefined",
                    help="Geometric mean of ‖∂C/∂b_l‖ / ‖∂C/∂b_{l+1}‖ over the hidden layers at epoch 0.")
     reference = nielsen_reference(config) if overlay and config.case == "vanishing" else None
     if reference is not None:
@@ -223,7 +313,7 @@ def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
     cell = "the LSTM-style cell" if config.forget_bias is not None else f"h_t = {config.activation}(W h_(t−1) + b)"
     st.caption(f"{cell}, recurrent weights {config.scale:g} · N(0, 1/n), n = {config.width}, T = {config.steps}")
     norms = gradients.log10_activation_grad_norms
-    st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖", magnitude_text(norms[0] - norms[-1]),
+    st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖", ratio_text(norms[0], norms[-1]),
               help="How much of the gradient at the last step survives back to the first.")
     st.altair_chart(through_time_chart(norms), width="stretch")
     show_training(history, show_weights=False)
@@ -245,7 +335,11 @@ def main() -> None:
     st.markdown("Why deep networks are hard to train, after chapter 5 of Michael Nielsen's "
                 "*Neural Networks and Deep Learning*: the same backpropagation that shrinks the gradient "
                 "layer after layer can also blow it up. Move the knobs in the sidebar.")
+    load_url_state()
+    for notice in st.session_state["url_notices"]:
+        st.warning(notice, icon="🔗")
     settings = sidebar_settings()
+    save_url_state()
     show_chain_section(settings)
     show_nielsen_section(settings)
     show_recurrent_section(settings)

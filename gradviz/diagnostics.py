@@ -55,7 +55,9 @@ class Checklist:
 
 
 def _fmt(value: float) -> str:
-    return "NaN" if math.isnan(value) else f"{value:.4g}"
+    if math.isnan(value):
+        return "not a number"
+    return "∞" if math.isinf(value) else f"{value:.4g}"
 
 
 def _not_converging(loss: np.ndarray) -> Symptom:
@@ -101,7 +103,7 @@ def _gradients_above_one(speeds) -> Symptom:
     finite = log10[np.isfinite(log10)]
     smallest = float(finite.min()) if len(finite) else math.nan
     present = bool(len(finite) and smallest > 0.0)
-    shown = "NaN" if math.isnan(smallest) else f"10^{smallest:.2f}"
+    shown = "not a number" if math.isnan(smallest) else f"10^{smallest:.2f}"
     return Symptom("error gradients stay above 1.0", "exploding", present,
                    f"the smallest ‖∂C/∂b_l‖ over layers and epochs was {shown}")
 
@@ -116,7 +118,7 @@ def _early_layers_stuck(speeds, weight_change) -> Symptom:
     if len(final) > 1:
         moved = (f"; layer 1's weights moved {_fmt(100 * final['change'].iloc[0])} % of their initial norm, "
                  f"the last layer's {_fmt(100 * final['change'].iloc[-1])} %")
-    worst = f"10^{finite.max():.2f}" if len(finite) else "NaN"
+    worst = f"10^{finite.max():.2f}" if len(finite) else "undefined (no finite ratio)"
     return Symptom("early layers learn slowly and stay near their initial values while the last layers learn",
                    "vanishing", present, f"‖∂C/∂b_1‖ / ‖∂C/∂b_L‖ was at most {worst}{moved}")
 

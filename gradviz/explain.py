@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from gradviz.chain import ChainReport
-from gradviz.formatting import magnitude_latex, magnitude_text
+from gradviz.formatting import magnitude_latex, magnitude_text, ratio_text
 from gradviz.theory import prob_abs_normal_below, prob_factor_below
 
 FULL_PRODUCT_MAX_DEPTH = 6
@@ -102,7 +102,8 @@ def chain_story(report: ChainReport) -> str:
                      if dead else "")
         sentences.append(f"Here {below_quarter} of the {n_factors} factors in the product are below 1/4 "
                          f"and {above_one} above 1{dead_note}.")
-    sentences.append(f"So |∂C/∂b_1| / |∂C/∂b_L| = {magnitude_text(report.log10_ratio_first_last)}.")
+    grad_b = report.layers["grad_b_log10"]
+    sentences.append(f"So |∂C/∂b_1| / |∂C/∂b_L| = {ratio_text(grad_b.iloc[0], grad_b.iloc[-1])}.")
     return " ".join(sentences)
 
 

@@ -63,3 +63,14 @@ def number_text(value: float, digits: int = 4) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     return f"{value:.{digits}g}"
+
+
+def ratio_text(log10_numerator: float, log10_denominator: float) -> str:
+    """|p| / |q| from their log10s, saying so when either is exactly 0 or not a number."""
+    if math.isnan(log10_numerator) or math.isnan(log10_denominator):
+        return "not a number (a NaN upstream)"
+    if log10_numerator == -math.inf and log10_denominator == -math.inf:
+        return "undefined (both are 0)"
+    if log10_denominator == -math.inf:
+        return "unbounded (the denominator is 0)"
+    return magnitude_text(log10_numerator - log10_denominator)
