@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LN10 = float(np.log(10.0))
+SAFE_EXP = 600.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,6 +24,8 @@ class LogArray:
     @property
     def value(self) -> np.ndarray:
         """The plain float64 value: exact where representable, ±inf past 1e308, 0 below 1e-308."""
+        if abs(self.scale) < SAFE_EXP:
+            return self.mantissa * np.exp(self.scale)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             return np.sign(self.mantissa) * np.exp(np.log(np.abs(self.mantissa)) + self.scale)
 

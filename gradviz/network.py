@@ -42,6 +42,7 @@ from gradviz.logspace import LN10, LogArray, finite_shift, log_sum
 
 Array = np.ndarray
 COSTS = ("quadratic", "cross_entropy")
+PLAIN_FLOOR = 1e-250
 
 
 def _frozen_array(value) -> Array:
@@ -312,17 +313,18 @@ class Gradients:
 def _output_delta(net: Network, trace: list[LayerTrace], y: Array, cost: str):
     """(u_L, s_L, ln‖∂C/∂a_L‖-rows) for the output layer: δ_L and ∂C/∂a_L row-scaled."""
     last = trace[-1]
+    k = net.param_index(net.depth - 1)
+    residual = last.a - y if net.gates[k] is not None else output_residual(net.activations[k], last.z, last.a, y)
     unscaled = np.zeros(len(y))
     if cost == "cross_entropy":
-        k = net.param_index(net.depth - 1)
         if net.activations[k].name != "sigmoid" or net.gates[k] is not None:
             raise ValueError("cross-entropy needs a plain sigmoid output layer")
-        sign, ln_diff = _signed_log(last.a - y)
+        sign, ln_diff = _signed_log(residual)
         ln_grad_a = ln_diff + softplus(-last.z) + softplus(last.z)  # ∂C/∂a = (a−y)/(a(1−a))
         grad_a = _from_log(sign, ln_grad_a, unscaled)
         delta = _from_log(sign, ln_diff, unscaled)  # δ_L = a_L − y
         return grad_a, delta
-    grad_a = _normalize(last.a - y, unscaled)
+    grad_a = _normalize(residual, unscaled)
     return grad_a, None
 
 
@@ -363,6 +365,13 @@ def _is_plain_chain(net: Network) -> bool:
     return all(w.shape == (1, 1) for w in net.weights) and all(g is None for g in net.gates)
 
 
+def output_residual(act: Activation, z: Array, a: Array, y: Array) -> Array:
+    """a_L − y; for a sigmoid output as (1 − y)·σ(z) − y·σ(−z), exact where a_L rounds to 0 or 1."""
+    if act.name == "sigmoid":
+        return (1.0 - y) * sigmoid(z) - y * sigmoid(-z)
+    return a - y
+
+
 def _row_log_mean(sign: Array, ln_mag: Array) -> tuple[Array, Array]:
     """mean over the last axis of sign·exp(ln_mag), as (mantissa, scale) per leading index."""
     top = np.max(ln_mag, axis=-1)
@@ -388,7 +397,7 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
             a[layer + 1] = acts[layer].fn(z[layer])
         same = all(act is acts[0] for act in acts)
         ln_slope = acts[0].log_prime(z) if same else np.array([act.log_prime(zl) for act, zl in zip(acts, z)])
-        residual = a[-1] - y[:, 0]
+        residual = output_residual(acts[-1], z[-1], a[-1], y[:, 0])
         sign_ga_L, ln_ga_L = np.sign(residual), np.log(np.abs(residual))
         if cost == "cross_entropy":
             if acts[-1].name != "sigmoid":
@@ -408,6 +417,8 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
         sign_delta = sign_ga[1:]
         mant_b, scale_b = _row_log_mean(sign_delta, ln_delta)
         mant_w, scale_w = _row_log_mean(sign_delta * np.sign(a[:-1]), ln_delta + np.log(np.abs(a[:-1])))
+        mant_b, scale_b, mant_w, scale_w = _prefer_plain_floats(
+            (mant_b, scale_b, mant_w, scale_w), w, [act.prime for act in acts], z, a, residual, cost)
         per_b = [LogArray(np.array([m]), float(s)) for m, s in zip(mant_b, scale_b)]
         per_w = [LogArray(np.array([[m]]), float(s)) for m, s in zip(mant_w, scale_w)]
         ln_bias = np.log(np.abs(mant_b)) + scale_b
@@ -423,6 +434,25 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
         log_params = [log_sum(per_w), log_sum(per_b)]
     names = tuple(name for name, _ in net.named_parameters())
     return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)
+
+
+def _prefer_plain_floats(log_form, w, primes, z, a, residual, cost):
+    """The chain's gradients as plain float products where float64 holds them well (so the exploding
+    chain's 25 · 25 · 25 stays exact), the log-space form elsewhere."""
+    mant_b, scale_b, mant_w, scale_w = log_form
+    factor = w[:, None] * np.array([prime(zl) for prime, zl in zip(primes, z)])
+    slope = factor / w[:, None] if np.all(w != 0) else np.array([prime(zl) for prime, zl in zip(primes, z)])
+    grad_a = np.empty_like(a)
+    grad_a[-1] = residual / slope[-1] if cost == "cross_entropy" else residual  # CE: ∂C/∂a_L = (a − y)/σ'(z_L)
+    grad_a[:-1] = grad_a[-1] * np.cumprod(factor[::-1], axis=0)[::-1]
+    delta = grad_a[1:] * slope
+    if cost == "cross_entropy":
+        delta[-1] = residual
+    plain_b, plain_w = delta.mean(axis=1), (delta * a[:-1]).mean(axis=1)
+    use_b = np.isfinite(plain_b) & (np.abs(plain_b) >= PLAIN_FLOOR) & (np.abs(plain_b) <= 1 / PLAIN_FLOOR)
+    use_w = np.isfinite(plain_w) & (np.abs(plain_w) >= PLAIN_FLOOR) & (np.abs(plain_w) <= 1 / PLAIN_FLOOR)
+    return (np.where(use_b, plain_b, mant_b), np.where(use_b, 0.0, scale_b),
+            np.where(use_w, plain_w, mant_w), np.where(use_w, 0.0, scale_w))
 
 
 def _stack_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:

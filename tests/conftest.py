@@ -174,18 +174,42 @@ def tie(step_grads: list[dict], net) -> list[np.ndarray]:
 
 
 def central_difference(net, x, y, cost: str, h: float = 1e-6) -> list[np.ndarray]:
-    """(C(θ + h e_k) − C(θ − h e_k)) / 2h for every entry of every array of net.parameters()."""
-    params = [np.array(p) for p in net.parameters()]
-    grads = []
-    for k, p in enumerate(params):
-        g = np.zeros(p.shape)
-        for idx in np.ndindex(p.shape):
-            values, points = [], []
-            for sign in (1.0, -1.0):
-                moved = [q.copy() for q in params]
-                moved[k][idx] += sign * h
-                points.append(moved[k][idx])
-                values.append(ref_cost(net.with_parameters(moved), x, y, cost))
-            g[idx] = (values[0] - values[1]) / (points[0] - points[1])  # the step actually taken
-        grads.append(g)
+    """(C(θ + h e_k) − C(θ − h e_k)) / 2h for every entry of every array of net.parameters().
+
+    All 2N perturbed networks run as one stacked reference forward pass; a shared (unrolled)
+    parameter is moved in every step that uses it.
+    """
+    params = [np.array(p, dtype=float) for p in net.parameters()]
+    names = [name for name, _ in net.named_parameters()]
+    stored_layer = np.cumsum([name == "w" for name in names]) - 1  # which stored layer each array belongs to
+    steps = steps_of(net)
+    layer_of_step = [0] * len(steps) if net.unroll is not None else list(range(len(steps)))
+    entries = [(k, idx) for k, p in enumerate(params) for idx in np.ndindex(p.shape)]
+    lifted = lift(steps, 2 * len(entries))
+    taken = np.empty(len(entries))
+    for e, (k, idx) in enumerate(entries):
+        plus, minus = params[k][idx] + h, params[k][idx] - h
+        taken[e] = plus - minus  # the step actually taken
+        for t, step in enumerate(lifted):
+            if layer_of_step[t] == stored_layer[k]:
+                step["params"][names[k]][(2 * e,) + idx] = plus
+                step["params"][names[k]][(2 * e + 1,) + idx] = minus
+    trace = ref_forward(lifted, np.asarray(x, dtype=float))
+    costs = np.mean(ref_cost_rows(trace[-1]["a"], np.asarray(y, dtype=float), cost), axis=1)
+    derivs = (costs[0::2] - costs[1::2]) / taken
+    grads = [np.zeros(p.shape) for p in params]
+    for e, (k, idx) in enumerate(entries):
+        grads[k][idx] = derivs[e]
     return grads
+
+
+def central_difference_one(net, x, y, cost: str, k: int, idx: tuple, h: float = 1e-6) -> float:
+    """The same quotient for one entry, moving it through net.parameters() / net.with_parameters()."""
+    params = [np.array(p) for p in net.parameters()]
+    values, points = [], []
+    for sign in (1.0, -1.0):
+        moved = [p.copy() for p in params]
+        moved[k][idx] += sign * h
+        points.append(moved[k][idx])
+        values.append(ref_cost(net.with_parameters(moved), x, y, cost))
+    return (values[0] - values[1]) / (points[0] - points[1])

@@ -16,7 +16,7 @@ import gradviz
 from gradviz import Gate, Network, backprop, forward, forward_trace, seed_exploding, seed_vanishing
 from gradviz.activations import sigmoid_prime
 
-from conftest import (central_difference, complex_step_activation_grads, complex_step_step_grads, decimal_sigmoid_prime,
+from conftest import (central_difference, central_difference_one, complex_step_activation_grads, complex_step_step_grads, decimal_sigmoid_prime,
                       lift, ln_sigmoid_prime_ref, ref_cost, ref_forward, steps_of, tie)
 
 # Any warning (numpy overflow/invalid/divide included) is a failure here, whatever the ini file says.
@@ -302,13 +302,17 @@ def test_gradients_of_random_networks(arch, activation, cost, gated, batch):
         for got, exp in zip(getattr(g, attr), picked, strict=True):
             np.testing.assert_allclose(got, exp, rtol=1e-9, atol=1e-13 * scale)
 
-    # ... and central differences through net.with_parameters (h = 1e-6): rounding in C(θ ± h)
-    # is ~1e-16·|C|, so the difference quotient carries ~1e-10·|C| of noise (atol), and the
-    # O(h²) truncation sits below rtol.
+    # ... and central differences (h = 1e-6): rounding in C(θ ± h) is ~1e-16·|C|, so the quotient
+    # carries ~1e-10·|C| of noise (atol), and the O(h²) truncation sits below rtol.
     numeric = central_difference(net, x, y, cost, h=1e-6)
+    atol = 1e-8 * (abs(g.cost) + scale)
     for k, (got, exp) in enumerate(zip(params, numeric, strict=True)):
-        np.testing.assert_allclose(got, exp, rtol=1e-6, atol=1e-8 * (abs(g.cost) + scale),
-                                   err_msg=f"parameter array {k} ({g.names[k]})")
+        np.testing.assert_allclose(got, exp, rtol=1e-6, atol=atol, err_msg=f"parameter array {k} ({g.names[k]})")
+        # one entry per array (its largest) moved through net.parameters() / net.with_parameters()
+        idx = np.unravel_index(np.argmax(np.abs(exp)), exp.shape)
+        one = central_difference_one(net, x, y, cost, k, idx, h=1e-6)
+        assert math.isclose(one, exp[idx], rel_tol=1e-6, abs_tol=atol)
+        assert math.isclose(got[idx], one, rel_tol=1e-6, abs_tol=atol)
 
     # per-layer magnitudes (for an unrolled net: each step's own share)
     assert g.log10_bias_norms.shape == (net.depth,)
