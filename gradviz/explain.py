@@ -126,9 +126,12 @@ def _vanishing_setup(cfg, layers) -> str:
 def _exploding_construction(cfg, layers) -> str:
     factor = magnitude_text(layers["factor_log10"].iloc[-1], layers["factor_sign"].iloc[-1])
     if cfg.forget_bias is not None:
-        return (f"Every w_j = 100, with b_j chosen so every z_j = 0 also through the gates. "
+        z_star = layers["z"].iloc[0]
+        slope = SLOPE_TEXT[cfg.activation]
+        branch = magnitude_text(layers["da_db_log10"].iloc[0] + 2.0)
+        return (f"Every w_j = 100, with b_j chosen so every z_j = {z_star:g} also through the gates. "
                 f"The gate adds a path of gain f = {layers['f'].iloc[0]:.3f} but keeps the branch's gain "
-                f"i·w·σ'(0) = 0.5 × 25: each factor is {factor}, so gating alone does not stop this explosion.")
+                f"i·w·{slope}({z_star:g}) = {branch}: each factor is {factor}, so gating alone does not stop this explosion.")
     if cfg.activation == "relu":
         return ("Every w_j = 100, and b_j = 1 − 100·a_{j−1} keeps every neuron on (z_j = 1), where ReLU's slope is 1: "
                 f"each factor is w_j = {factor}. Without σ' ≤ 1/4 damping the weights, the chain explodes 4× faster per layer.")

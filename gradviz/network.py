@@ -28,7 +28,9 @@ Backpropagation, per row, δ_l = ∂C/∂z_l:
 Every backward quantity is carried as u · e^s, with u a float array whose rows have largest
 |entry| 1 and s one natural-log scale per row, and slopes enter as ln act'(z). So
 log10 ‖∂C/∂b_l‖ is exact at any depth and any saturation (25^9999, σ'(1000) = e^-1000);
-the plain float gradients are exact where float64 can hold them and ±inf or 0 where not.
+the plain float gradients are accurate to rounding (about L·eps relative) where float64 can hold them,
+±inf or 0 where not. A chain of width-1 layers takes the same equations as one cumulative sum of logs,
+and keeps plain float products where they stay inside float64 (so 25·25·25 is exactly 15625).
 """
 
 from __future__ import annotations
@@ -211,14 +213,14 @@ def softplus(z: Array) -> Array:
     return np.logaddexp(0.0, z)
 
 
-def cost_value(cost: str, z_L: Array, a_L: Array, y: Array) -> float:
-    """C = mean over rows: quadratic ½‖a_L − y‖², or cross-entropy Σ −[y ln a + (1−y) ln(1−a)]
+def cost_value(cost: str, z_L: Array, residual: Array, y: Array) -> float:
+    """C = mean over rows: quadratic ½‖a_L − y‖² (residual = a_L − y), or cross-entropy Σ −[y ln a + (1−y) ln(1−a)]
 
     (cross-entropy from z_L: −ln a = softplus(−z), −ln(1 − a) = softplus(z), finite when a rounds to 0 or 1).
     """
     with np.errstate(over="ignore", invalid="ignore"):
         if cost == "quadratic":
-            per_row = 0.5 * np.sum((a_L - y) ** 2, axis=1)
+            per_row = 0.5 * np.sum(residual ** 2, axis=1)
         else:
             per_row = np.sum(y * softplus(-z_L) + (1.0 - y) * softplus(z_L), axis=1)
     return float(np.mean(per_row))
@@ -427,13 +429,18 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
         shift = finite_shift(top)
         ln_grad_a = (np.where(np.isfinite(top[:, 0]), shift[:, 0] + 0.5 * np.log(np.sum(np.exp(2 * (ln_ga - shift)), axis=1)), top[:, 0])
                      - np.log(len(x)))
-        value = cost_value(cost, z[-1][:, None], a[-1][:, None], y)
+        value = cost_value(cost, z[-1][:, None], residual[:, None], y)
     if net.unroll is None:
         log_params = [grad for pair in zip(per_w, per_b) for grad in pair]
     else:
         log_params = [log_sum(per_w), log_sum(per_b)]
     names = tuple(name for name, _ in net.named_parameters())
     return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)
+
+
+def _well_inside(values: Array) -> Array:
+    magnitude = np.abs(values)
+    return np.isfinite(values) & (magnitude >= PLAIN_FLOOR) & (magnitude <= 1 / PLAIN_FLOOR)
 
 
 def _prefer_plain_floats(log_form, w, primes, z, a, residual, cost):
@@ -449,8 +456,11 @@ def _prefer_plain_floats(log_form, w, primes, z, a, residual, cost):
     if cost == "cross_entropy":
         delta[-1] = residual
     plain_b, plain_w = delta.mean(axis=1), (delta * a[:-1]).mean(axis=1)
-    use_b = np.isfinite(plain_b) & (np.abs(plain_b) >= PLAIN_FLOOR) & (np.abs(plain_b) <= 1 / PLAIN_FLOOR)
-    use_w = np.isfinite(plain_w) & (np.abs(plain_w) >= PLAIN_FLOOR) & (np.abs(plain_w) <= 1 / PLAIN_FLOOR)
+    # the running product must stay well inside float64 all the way from the output, not only at the end
+    in_range = np.all(_well_inside(grad_a[1:]), axis=1)
+    path_ok = np.logical_and.accumulate(in_range[::-1])[::-1]
+    use_b = path_ok & _well_inside(plain_b)
+    use_w = path_ok & _well_inside(plain_w)
     return (np.where(use_b, plain_b, mant_b), np.where(use_b, 0.0, scale_b),
             np.where(use_w, plain_w, mant_w), np.where(use_w, 0.0, scale_w))
 
@@ -480,6 +490,8 @@ def _stack_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
             per_layer[k].append(grads)
         ln_grad_a[0] = _ln_frobenius(*grad_a) - np.log(batch)
         log_params = [log_sum(list(parts)) for layer_grads in per_layer for parts in zip(*layer_grads)]
-        value = cost_value(cost, trace[-1].z, trace[-1].a, y)
+        k_out = net.param_index(n_layers - 1)
+        value = cost_value(cost, trace[-1].z, trace[-1].a - y if net.gates[k_out] is not None
+                           else output_residual(net.activations[k_out], trace[-1].z, trace[-1].a, y), y)
     names = tuple(name for name, _ in net.named_parameters())
     return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)

@@ -63,10 +63,12 @@ def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def streamlit_server(app: str = "app.py", startup_timeout: float = 60.0) -> Iterator[str]:
+def streamlit_server(app: str = "app.py", startup_timeout: float = 60.0,
+                     extra_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Run `streamlit run app` from the repo root on a free port; yield its base URL; stop it afterwards.
 
-    The server's output goes to a temporary file, shown in the error if it does not come up in time.
+    `extra_args` go after the standard options (e.g. ("--client.toolbarMode", "viewer")). The server's
+    output goes to a temporary file, shown in the error if it does not come up in time.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -74,7 +76,8 @@ def streamlit_server(app: str = "app.py", startup_timeout: float = 60.0) -> Iter
                "--server.headless", "true",
                "--server.address", "127.0.0.1",
                "--server.port", str(port),
-               "--browser.gatherUsageStats", "false"]
+               "--browser.gatherUsageStats", "false",
+               *extra_args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -108,20 +111,18 @@ def chart_state(page) -> list[bool]:
     })""")
 
 
-def wait_for_app(page, url: str, run_timeout: float = 120.0, stable_for: float = 1.5,
-                 chart_timeout: float = 30.0) -> int:
-    """Open `url`, wait for the script run to finish and every chart to be drawn; return the chart count.
+def wait_for_run(page, url: str, run_timeout: float = 120.0) -> None:
+    """Open `url` and wait until the app's first script run has finished (`run_timeout` in seconds).
 
-    The first run of the default page trains several small networks (5-10 s on two cores), hence the
-    long `run_timeout` (seconds). Charts are counted as settled once their number has not changed for
-    `stable_for` seconds and each holds a drawn svg/canvas.
+    Before the first run the app container says "initial", while running "running", then "notRunning".
     """
     page.goto(url, wait_until="domcontentloaded")
-    # The attribute exists from the first render on; "notRunning" before the first run has even
-    # started would end the wait too early, so also require some rendered content.
     page.wait_for_selector(APP_IDLE, timeout=run_timeout * 1000)
-    page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', timeout=run_timeout * 1000)
-    page.wait_for_selector(APP_IDLE, timeout=run_timeout * 1000)
+
+
+def wait_for_charts(page, stable_for: float = 1.5, chart_timeout: float = 30.0) -> int:
+    """Wait until the number of charts has not changed for `stable_for` seconds and each holds a drawn
+    svg/canvas, with the script still idle; return the number of charts."""
     deadline = time.monotonic() + chart_timeout
     last, since = None, time.monotonic()
     while True:
@@ -134,3 +135,14 @@ def wait_for_app(page, url: str, run_timeout: float = 120.0, stable_for: float =
         if now > deadline:
             raise TimeoutError(f"charts not settled after {chart_timeout:g} s: drawn per chart = {state}")
         page.wait_for_timeout(250)
+
+
+def wait_for_app(page, url: str, run_timeout: float = 120.0, stable_for: float = 1.5,
+                 chart_timeout: float = 30.0) -> int:
+    """Open `url`, wait for the script run to finish and every chart to be drawn; return the chart count.
+
+    The first run of the default page trains several small networks (about 10 s on two idle cores,
+    several times that on a busy machine), hence the long `run_timeout` (seconds).
+    """
+    wait_for_run(page, url, run_timeout)
+    return wait_for_charts(page, stable_for, chart_timeout)

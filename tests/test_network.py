@@ -6,8 +6,8 @@ import math
 import subprocess
 import sys
 import zlib
-from fractions import Fraction
 from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -24,10 +24,6 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 LOG10_25 = math.log10(25.0)
 EPS = np.finfo(float).eps
-
-
-def grads_of(net, x, y, cost="quadratic"):
-    return backprop(net, x, y, cost)
 
 
 def as_gated(net):
@@ -91,6 +87,16 @@ def test_exploding_ratio_is_25_to_the_depth_minus_1_exactly():
     assert not mismatches, "depth, ∂C/∂b_1, ∂C/∂b_L, ratio, 25^(L-1):\n" + "\n".join(map(repr, mismatches))
 
 
+def test_two_parallel_exploding_chains_match_to_rounding():
+    # W_j = 100·I (width 2), b_j = −100·a_{j−1}: two independent copies of the exploding chain. Each
+    # unit's gradient is the width-1 chain's, ¼·25^(4−j)·½, and every one of those is a float64.
+    # (This network takes backprop's general path, not the width-1 chain kernel.)
+    net = Network([100.0 * np.eye(2)] * 4, [np.full(2, -100.0)] + [np.full(2, -50.0)] * 3, "sigmoid")
+    g = backprop(net, np.ones((1, 2)), np.zeros((1, 2)))
+    expected = [[1953.125] * 2, [78.125] * 2, [3.125] * 2, [0.125] * 2]
+    np.testing.assert_allclose(np.array([v for v in g.nabla_b]), np.array(expected), rtol=1e-13)
+
+
 @pytest.mark.parametrize("gated_as_plain", [False, True], ids=["chain", "stack"])
 @pytest.mark.parametrize("depth", [1, 2, 5, 12, 40, 150])
 def test_exploding_ratio_to_rounding(depth, gated_as_plain):
@@ -100,8 +106,9 @@ def test_exploding_ratio_to_rounding(depth, gated_as_plain):
     b = backprop(net, x, np.zeros((1, 1))).nabla_b
     exact = Fraction(1, 8) * 25 ** (depth - 1)
     assert math.isclose(b[-1][0], 0.125, rel_tol=4 * EPS)
-    # Carrying magnitudes as e^(sum of logs) costs about ulp(ln|g|) per layer, and the partial sums
-    # grow with depth: O(L²·eps) in the worst case (measured: 8e-15 at L = 12, 1.3e-12 at L = 150).
+    # A log-space carry (e^(sum of logs)) costs about ulp(ln|g|) per layer, and the partial sums grow
+    # with depth: O(L²·eps) in the worst case (measured with the log-space chain kernel: 8e-15 at
+    # L = 12, 1.3e-12 at L = 150). This bounds both paths, whatever exactness the chain adds on top.
     assert math.isclose(b[0][0], float(exact), rel_tol=max(4, depth**2) * EPS)
     assert math.isclose(b[0][0] / b[-1][0], 25.0 ** (depth - 1), rel_tol=max(4, depth**2) * EPS)
 
@@ -544,16 +551,50 @@ def test_saturated_neuron_keeps_its_true_log_magnitude(z1):
         assert nabla == 0.0
 
 
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
 @pytest.mark.parametrize("z", [30.0, 40.0, 100.0])
-def test_saturated_cross_entropy_output_with_target_one(z):
-    # One sigmoid layer, cross-entropy, y = 1, z = 40: a_L = σ(40) rounds to 1.0 but the cost
-    # −ln σ(40) = ln(1 + e^-40) ≈ 4.25e-18 and ∂C/∂b = σ(z) − 1 = −σ(−z) ≈ −4.25e-18 are ordinary floats.
+def test_saturated_sigmoid_output_with_target_one(z, cost):
+    # One sigmoid layer, y = 1, z = 40: a_L = σ(40) rounds to 1.0, but 1 − a_L = σ(−z) ≈ 4.25e-18,
+    # the costs and ∂C/∂b are ordinary floats:
+    #   quadratic      C = ½σ(−z)²,          ∂C/∂b = (a − 1)·σ'(z) = −σ(−z)·σ'(z)
+    #   cross-entropy  C = ln(1 + e^-z),     ∂C/∂b = a − 1 = −σ(−z)
     net = Network([[[1.0]]], [[z - 1.0]], "sigmoid")
-    g = backprop(net, [[1.0]], [[1.0]], "cross_entropy")
-    true = -float(decimal_sigmoid_prime(z) * (1 + Decimal(-z).exp()))  # −σ(−z) = −e^-z/(1+e^-z)
-    assert math.isclose(g.cost, -true, rel_tol=1e-12)
-    assert math.isclose(g.nabla_b[0][0], true, rel_tol=1e-9), (g.nabla_b[0][0], true)
-    assert math.isclose(g.log10_bias_norms[0], math.log10(-true), rel_tol=1e-12)
+    g = backprop(net, [[1.0]], [[1.0]], cost)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        e = Decimal(-z).exp()
+        s_minus = e / (1 + e)  # σ(−z)
+        if cost == "quadratic":
+            true_cost, true_grad = s_minus * s_minus / 2, -s_minus * decimal_sigmoid_prime(z)
+        else:
+            true_cost, true_grad = (1 + e).ln(), -s_minus
+        true_cost, true_grad = float(true_cost), float(true_grad)
+    assert math.isclose(g.nabla_b[0][0], true_grad, rel_tol=1e-12), (g.nabla_b[0][0], true_grad)
+    assert math.isclose(g.log10_bias_norms[0], math.log10(-true_grad), rel_tol=1e-13)
+    assert math.isclose(g.cost, true_cost, rel_tol=1e-12), (g.cost, true_cost)
+
+
+def test_chain_with_a_subnormal_intermediate_gradient():
+    # Every z_j = 0 (b_j = −w_j·a_{j−1}, all exact), so each factor w_j σ'(z_j) is w_j/4. Going back from
+    # the output, ∂C/∂a_l passes through ½·¼·(1e-40)² ≈ 1e-81 in the first chain (harmless) and through
+    # ½·¼·(1e-160)² ≈ 1e-321 in the second, a subnormal float with ~3 significant digits, before the
+    # 1e100 factors lift it back to ~1e-222. The exact answer is a product of the (float) factors; a
+    # log-space carry gets it to rounding, a plain float product through the subnormal does not.
+    for ws in ([4e25, 4e25, 4e-40, 4e-40, 1.0], [4e100, 4e100, 4e-160, 4e-160, 1.0]):
+        a, biases = 1.0, []
+        for w in ws:
+            biases.append([-w * a])
+            a = 0.5
+        net = Network([[[w]] for w in ws], biases, "sigmoid")
+        assert all(layer.z[0, 0] == 0.0 for layer in forward_trace(net, [[1.0]]))
+        exact = Fraction(1, 2) * Fraction(1, 4)  # ∂C/∂a_5 · σ'(z_1)
+        for w in ws[1:]:
+            exact *= Fraction(w) / 4
+        for candidate in (net, as_gated(net)):
+            g = backprop(candidate, [[1.0]], [[0.0]])
+            assert math.isclose(g.nabla_b[0][0], float(exact), rel_tol=1e-12), (ws, g.nabla_b[0][0], float(exact))
+            log10_exact = math.log10(exact.numerator) - math.log10(exact.denominator)
+            assert math.isclose(g.log10_bias_norms[0], log10_exact, rel_tol=1e-14), (ws, g.log10_bias_norms[0])
 
 
 def test_backprop_raises_no_floating_point_errors_on_extreme_networks():
