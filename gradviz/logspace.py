@@ -32,8 +32,11 @@ class LogArray:
     @property
     def ln_norm(self) -> float:
         """ln ‖value‖ (Frobenius norm), −inf for an all-zero array."""
-        with np.errstate(divide="ignore"):
-            return float(np.log(np.linalg.norm(self.mantissa)) + self.scale)
+        largest = float(np.max(np.abs(self.mantissa), initial=0.0))
+        if not largest > 0.0 or not np.isfinite(largest):
+            with np.errstate(divide="ignore"):
+                return float(np.log(largest) + self.scale) if largest == 0.0 or np.isinf(largest) else float("nan")
+        return float(np.log(largest) + np.log(np.linalg.norm(self.mantissa / largest)) + self.scale)
 
     @property
     def log10_norm(self) -> float:
