@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import APP_IDLE, CHART, CHROMIUM, chart_state, launch_chromium, streamlit_server, wait_for_app, wait_for_run
+from browser_support import APP_IDLE, CHART, CHROMIUM, chart_state, launch_chromium, streamlit_server, wait_for_app
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
@@ -75,6 +75,8 @@ def test_default_page_renders_every_chart_without_errors(server, page):
 
 @pytest.mark.xfail(reason="query params not implemented yet", strict=False)
 def test_url_sets_the_sidebar(server, page):
-    wait_for_run(page, f"{server}/?depth=7&relu=1")
-    depth = page.locator('[data-testid="stSidebar"]').get_by_label("Depth L (layers)")
-    sync_api.expect(depth).to_have_value("7", timeout=5_000)
+    # The sidebar is drawn before the sections' training runs (about 30 s for ReLU networks on a fresh
+    # cache), so only the widget is awaited, not the end of the run.
+    page.goto(f"{server}/?depth=7&relu=1", wait_until="domcontentloaded")
+    depth = page.locator('[data-testid="stSidebar"]').get_by_label("Depth L (layers)", exact=True)
+    sync_api.expect(depth).to_have_value("7", timeout=60_000)
