@@ -17,6 +17,7 @@ from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recur
                                  train_nielsen, train_recurrent)
 from gradviz.explain import chain_rule_latex, chain_story, factor_title, percent, weight_probability_facts
 from gradviz.formatting import magnitude_text, ratio_text
+from gradviz.presets import STEEPEST_Z
 from gradviz.reference import NIELSEN_HIDDEN_LAYERS, nielsen_speeds
 from gradviz.remedies import L1, L2, ClipNorm, ClipValue
 from gradviz.training import History
@@ -24,13 +25,9 @@ from gradviz.urlstate import Param, encode_params, parse_params
 
 MAX_DEPTH = 10_000
 CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
-CHAIN_SUBTITLES = {
-    "vanishing": "sigmoid neurons, w_j and b_j drawn from N(0, 1)",
-    "exploding": "every w_j = 100, every z_j = 0",
-}
 NIELSEN_SUBTITLES = {
     "vanishing": "Nielsen's run: weights N(0, 1/n_in), biases N(0, 1)",
-    "exploding": "weights 10× Nielsen's after layer 1, biases putting every z at 0 on the average digit",
+    "exploding": "weights 10× Nielsen's after layer 1, every z at 0 on the average digit",
 }
 VERDICT_ICONS = {"vanishing": "🔵", "exploding": "🔴", "healthy": "🟢"}
 
@@ -206,9 +203,9 @@ def show_checklist(checklist: Checklist) -> None:
     st.markdown("\n".join(lines))
 
 
-def show_training(history: History, show_weights: bool = True) -> None:
+def show_training(history: History, show_weights: bool = True, x_title: str = "epoch") -> None:
     st.markdown("**Loss**")
-    st.altair_chart(loss_chart(history.loss), width="stretch")
+    st.altair_chart(loss_chart(history.loss, x_title), width="stretch")
     if len(history.steps):
         st.markdown("**Gradient norm per update** (before clipping and applied)")
         st.altair_chart(clipping_chart(history.steps), width="stretch")
@@ -232,11 +229,18 @@ def show_facts() -> None:
                    help="For w, b ~ N(0, 1) and a neuron input a = 0.5: z = w·a + b. Computed by numerical integration.")
 
 
+def chain_subtitle(cfg: ChainConfig) -> str:
+    neurons = ("ReLU" if cfg.activation == "relu" else "sigmoid") + (" gated" if cfg.forget_bias is not None else "")
+    if cfg.case == "vanishing":
+        return f"{neurons} neurons, wⱼ and bⱼ drawn from N(0, 1) · seed {cfg.seed}"
+    return f"{neurons} neurons, every wⱼ = 100, every zⱼ = {STEEPEST_Z[cfg.activation]:g}"
+
+
 def show_chain_column(report: ChainReport, training: Training) -> None:
     cfg = report.config
     gated = cfg.forget_bias is not None
     st.subheader(CASE_TITLES[cfg.case])
-    st.caption(CHAIN_SUBTITLES[cfg.case] + (f" · seed {cfg.seed}" if cfg.case == "vanishing" else ""))
+    st.caption(chain_subtitle(cfg))
     grad_b = report.layers["grad_b_log10"]
     st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio_text(grad_b.iloc[0], grad_b.iloc[-1]),
               help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
@@ -250,14 +254,15 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
         history = chain_history(cfg, training)
         st.markdown("**|∂C/∂b_j| per layer over the steps**")
-        st.altair_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|"), width="stretch")
-        show_training(history)
+        st.altair_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"),
+                        width="stretch")
+        show_training(history, x_title="step")
 
 
 def show_chain_section(settings: dict) -> None:
     st.header("1 · The chain: one neuron per layer")
-    st.markdown("Each layer holds one neuron: z_j = w_j·a_{j−1} + b_j, a_j = σ(z_j), cost C = ½(a_L − y)². "
-                "Backpropagation multiplies one factor per layer:")
+    st.markdown(r"Each layer holds one neuron: $z_j = w_j a_{j-1} + b_j$, $a_j = \sigma(z_j)$, cost "
+                r"$C = \tfrac12 (a_L - y)^2$. Backpropagation multiplies one factor per layer:")
     st.latex(r"\frac{\partial C}{\partial b_1} = \sigma'(z_1)\, w_2\sigma'(z_2)\, w_3\sigma'(z_3) \cdots "
              r"w_L\sigma'(z_L)\, \frac{\partial C}{\partial a_L}")
     show_facts()
@@ -282,7 +287,7 @@ def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool
     cols[0].metric("Layer 1 / last hidden, epoch 0", ratio_text(first[0], first[-1]),
                    help="Ratio of the first hidden layer's speed to the last hidden layer's, at initialization.")
     growth = (first[0] - first[-1]) / max(len(first) - 1, 1)
-    cols[1].metric("Growth factor per layer (backwards)", magnitude_text(growth) if math.isfinite(growth) else "undefined",
+    cols[1].metric("Growth per layer, backwards", magnitude_text(growth) if math.isfinite(growth) else "undefined",
                    help="Geometric mean of ‖∂C/∂b_l‖ / ‖∂C/∂b_{l+1}‖ over the hidden layers at epoch 0.")
     reference = nielsen_reference(config) if overlay and config.case == "vanishing" else None
     if reference is not None:
@@ -296,7 +301,9 @@ def show_nielsen_section(settings: dict) -> None:
     st.header("2 · Learning speed per layer: Nielsen's experiment")
     config, training = settings["nielsen"], settings["nielsen_training"]
     regularization = training.regularization or L2(5.0)
-    st.markdown(f"A sigmoid network {config.sizes} learns 1,000 real MNIST digits by full-batch gradient descent "
+    hidden = "ReLU hidden layers and a sigmoid output" if config.activation == "relu" else "sigmoid layers"
+    gated = ", gated hidden layers" if config.forget_bias is not None else ""
+    st.markdown(f"A network {config.sizes} ({hidden}{gated}) learns 1,000 real MNIST digits by full-batch gradient descent "
                 f"(cross-entropy, η = 0.1, {type(regularization).__name__} λ = {regularization.lmbda:g}"
                 f"{'' if training.regularization else ', Nielsen’s setting'}). The speed of a layer is the norm of "
                 "its bias gradient ‖∂C/∂b_l‖ over the training set, as in Nielsen's figures.")
@@ -310,21 +317,21 @@ def show_nielsen_section(settings: dict) -> None:
 def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
     gradients, history = recurrent_result(config, training)
     st.subheader(CASE_TITLES[config.case])
-    cell = "the LSTM-style cell" if config.forget_bias is not None else f"h_t = {config.activation}(W h_(t−1) + b)"
+    cell = "the LSTM-style cell" if config.forget_bias is not None else f"hₜ = {config.activation}(W hₜ₋₁ + b)"
     st.caption(f"{cell}, recurrent weights {config.scale:g} · N(0, 1/n), n = {config.width}, T = {config.steps}")
     norms = gradients.log10_activation_grad_norms
-    st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖", ratio_text(norms[0], norms[-1]),
+    st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖ at initialization", ratio_text(norms[0], norms[-1]),
               help="How much of the gradient at the last step survives back to the first.")
     st.altair_chart(through_time_chart(norms), width="stretch")
-    show_training(history, show_weights=False)
+    show_training(history, show_weights=False, x_title="step")
 
 
 def show_recurrent_section(settings: dict) -> None:
     st.header("3 · Through time: a recurrent network")
-    st.markdown("Backpropagation through time unrolls an RNN into a deep network whose layers share one weight "
-                "matrix W: the gradient reaching step t has passed T − t times through the same Jacobian, so it "
-                "shrinks or grows geometrically with W's scale. The RNN reads its input once, as h₀, and the loss "
-                "reads h_T.")
+    st.markdown(r"Backpropagation through time unrolls an RNN into a deep network whose layers share one weight "
+                r"matrix $W$: the gradient reaching step $t$ has passed $T - t$ times through the same Jacobian, so "
+                r"it shrinks or grows geometrically with $W$'s scale. The RNN reads its input once, as $h_0$, and "
+                r"the loss reads $h_T$: $C = \tfrac12\lVert h_T - y\rVert^2$. In the checklist, layer $l$ is step $l$.")
     for column, case in zip(st.columns(2, gap="large"), CASES):
         with column:
             show_recurrent_column(replace(settings["recurrent"], case=case), settings["training"])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradviz.formatting import magnitude_text
+
 NOT_CONVERGED_RATIO = 0.9
 UNSTABLE_RISE = 0.10
 UNSTABLE_SHARE = 0.10
@@ -57,12 +59,14 @@ class Checklist:
 def _fmt(value: float) -> str:
     if math.isnan(value):
         return "not a number"
-    return "∞" if math.isinf(value) else f"{value:.4g}"
+    if math.isinf(value):
+        return "∞"
+    return magnitude_text(math.log10(abs(value)) if value else -math.inf, math.copysign(1.0, value))
 
 
 def _not_converging(loss: np.ndarray) -> Symptom:
     first, last = loss[0], loss[-1]
-    present = not np.isfinite(last) or last > NOT_CONVERGED_RATIO * first
+    present = not np.isfinite(last) or last >= NOT_CONVERGED_RATIO * first
     return Symptom("loss does not converge", "exploding", bool(present),
                    f"loss {_fmt(first)} at the start, {_fmt(last)} at the end")
 
@@ -80,16 +84,19 @@ def _unstable(step_loss: np.ndarray) -> Symptom:
 
 def _loss_nan(loss: np.ndarray, step_loss: np.ndarray) -> Symptom:
     bad = ~np.isfinite(np.concatenate([step_loss, loss[-1:]]))
-    evidence = f"first at update {int(np.argmax(bad)) + 1}" if bad.any() else "every recorded loss is finite"
+    # entry k of step_loss is the loss after k updates; the last entry is the loss after training
+    evidence = f"first after update {int(np.argmax(bad))}" if bad.any() else "every recorded loss is finite"
     return Symptom("loss becomes NaN", "exploding", bool(bad.any()), evidence)
 
 
 def _weights_jump(weight_step: np.ndarray) -> Symptom:
     finite = weight_step[np.isfinite(weight_step)]
     largest = float(finite.max()) if len(finite) else math.nan
-    present = bool((len(finite) and largest > BIG_WEIGHT_STEP) or len(finite) < len(weight_step))
-    return Symptom("weights change a lot", "exploding", present,
-                   f"the largest single update moved a layer's weights by {_fmt(100 * largest)} % of their norm")
+    blew_up = len(finite) < len(weight_step)
+    present = bool((len(finite) and largest > BIG_WEIGHT_STEP) or blew_up)
+    evidence = ("an update made a layer's weights NaN or infinite" if blew_up else
+                f"the largest single update moved a layer's weights by {_fmt(100 * largest)} % of their norm")
+    return Symptom("weights change a lot", "exploding", present, evidence)
 
 
 def _weights_nan(stopped_early: bool, n_steps: int) -> Symptom:
@@ -100,25 +107,27 @@ def _weights_nan(stopped_early: bool, n_steps: int) -> Symptom:
 
 def _gradients_above_one(speeds) -> Symptom:
     log10 = speeds["speed_log10"].to_numpy()
-    finite = log10[np.isfinite(log10)]
-    smallest = float(finite.min()) if len(finite) else math.nan
-    present = bool(len(finite) and smallest > 0.0)
-    shown = "not a number" if math.isnan(smallest) else f"10^{smallest:.2f}"
+    known = log10[~np.isnan(log10)]
+    smallest = float(known.min()) if len(known) else math.nan
+    present = bool(len(known) and smallest > 0.0)
+    shown = magnitude_text(smallest) if not math.isnan(smallest) else "not a number"
     return Symptom("error gradients stay above 1.0", "exploding", present,
                    f"the smallest ‖∂C/∂b_l‖ over layers and epochs was {shown}")
 
 
 def _early_layers_stuck(speeds, weight_change) -> Symptom:
     by_layer = speeds.pivot(index="epoch", columns="layer", values="speed_log10")
-    gap = (by_layer.iloc[:, 0] - by_layer.iloc[:, -1]).to_numpy()
-    finite = gap[np.isfinite(gap)]
-    present = bool(len(finite) and finite.max() < np.log10(STUCK_RATIO))
+    first, last = by_layer.iloc[:, 0].to_numpy(), by_layer.iloc[:, -1].to_numpy()
+    with np.errstate(invalid="ignore"):
+        gap = first - last  # −inf where layer 1 gets no gradient at all while the last layer does
+    known = gap[~np.isnan(gap) & np.isfinite(last)]
+    present = bool(len(known) and known.max() < np.log10(STUCK_RATIO))
     final = weight_change[weight_change["epoch"] == weight_change["epoch"].max()]
     moved = ""
     if len(final) > 1:
         moved = (f"; layer 1's weights moved {_fmt(100 * final['change'].iloc[0])} % of their initial norm, "
                  f"the last layer's {_fmt(100 * final['change'].iloc[-1])} %")
-    worst = f"10^{finite.max():.2f}" if len(finite) else "undefined (no finite ratio)"
+    worst = magnitude_text(known.max()) if len(known) else "undefined (no finite ratio)"
     return Symptom("early layers learn slowly and stay near their initial values while the last layers learn",
                    "vanishing", present, f"‖∂C/∂b_1‖ / ‖∂C/∂b_L‖ was at most {worst}{moved}")
 

@@ -135,5 +135,6 @@ def _exploding_construction(cfg, layers) -> str:
     if cfg.activation == "relu":
         return ("Every w_j = 100, and b_j = 1 − 100·a_{j−1} keeps every neuron on (z_j = 1), where ReLU's slope is 1: "
                 f"each factor is w_j = {factor}. Without σ' ≤ 1/4 damping the weights, the chain explodes 4× faster per layer.")
-    return ("Every w_j = 100, and b_j = −100·a_{j−1} makes every z_j = 0, where σ' peaks at 1/4: "
-            f"each factor is exactly 100 × 1/4 = {factor}.")
+    slope, peak = SLOPE_TEXT[cfg.activation], magnitude_text(layers["da_db_log10"].iloc[0])
+    return (f"Every w_j = 100, and b_j = −100·a_{{j−1}} makes every z_j = 0, where {slope} peaks at {peak}: "
+            f"each factor is exactly 100 × {peak} = {factor}.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 PLAIN_RANGE = (-3, 6)
 EXACT_DIGITS = 7
 SPECIAL_TEXT = {"nan": "NaN", "-inf": "0", "inf": "∞"}
@@ -46,9 +47,16 @@ def _render(log10_value: float, sign: float, digits: int, minus: str, special: d
     return prefix + power.format(m=parts[0], k=parts[1])
 
 
+def superscript(text: str) -> str:
+    """'-12' -> '⁻¹²'."""
+    return text.translate(SUPERSCRIPTS)
+
+
 def magnitude_text(log10_value: float, sign: float = 1.0, digits: int = 4) -> str:
-    """sign · 10^log10_value as text: plain decimals (digits significant) from 0.001 to 999,999, else 'm × 10^k'."""
-    return _render(log10_value, sign, digits, "−", SPECIAL_TEXT, "{m} × 10^{k}")
+    """sign · 10^log10_value as text: plain decimals (digits significant) from 0.001 to 999,999, else 'm × 10ᵏ'."""
+    text = _render(log10_value, sign, digits, "−", SPECIAL_TEXT, "{m} × 10^{k}")
+    head, _, exponent = text.partition("^")
+    return head + superscript(exponent) if exponent else text
 
 
 def magnitude_latex(log10_value: float, sign: float = 1.0, digits: int = 4) -> str:
