@@ -319,8 +319,6 @@ def _output_delta(net: Network, trace: list[LayerTrace], y: Array, cost: str):
     residual = last.a - y if net.gates[k] is not None else output_residual(net.activations[k], last.z, last.a, y)
     unscaled = np.zeros(len(y))
     if cost == "cross_entropy":
-        if net.activations[k].name != "sigmoid" or net.gates[k] is not None:
-            raise ValueError("cross-entropy needs a plain sigmoid output layer")
         sign, ln_diff = _signed_log(residual)
         ln_grad_a = ln_diff + softplus(-last.z) + softplus(last.z)  # ∂C/∂a = (a−y)/(a(1−a))
         grad_a = _from_log(sign, ln_grad_a, unscaled)
@@ -356,11 +354,16 @@ def backprop(net: Network, x, y, cost: str = "quadratic") -> Gradients:
     """
     if cost not in COSTS:
         raise ValueError(f"unknown cost {cost!r}; choose from {COSTS}")
+    k_out = net.param_index(net.depth - 1)
+    if cost == "cross_entropy" and (net.activations[k_out].name != "sigmoid" or net.gates[k_out] is not None):
+        raise ValueError("cross-entropy needs a plain sigmoid output layer")
     x = _as_batch(x)
     y = _as_batch(y)
     if _is_plain_chain(net):
         return _chain_backprop(net, x, y, cost)
-    return _stack_backprop(net, x, y, cost)
+    trace = forward_trace(net, x)
+    plain = _plain_backprop(net, trace, x, y, cost) if all(g is None for g in net.gates) else None
+    return plain if plain is not None else _stack_backprop(net, trace, x, y, cost)
 
 
 def _is_plain_chain(net: Network) -> bool:
@@ -402,8 +405,6 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
         residual = output_residual(acts[-1], z[-1], a[-1], y[:, 0])
         sign_ga_L, ln_ga_L = np.sign(residual), np.log(np.abs(residual))
         if cost == "cross_entropy":
-            if acts[-1].name != "sigmoid":
-                raise ValueError("cross-entropy needs a plain sigmoid output layer")
             ln_ga_L = ln_ga_L + softplus(-z[-1]) + softplus(z[-1])
         # ln|∂C/∂a_l| for l = 0..L: ∂C/∂a_{l-1} = w_l act'(z_l) ∂C/∂a_l, so a reversed cumulative sum of ln|factor|
         ln_factor = np.log(np.abs(w))[:, None] + ln_slope
@@ -465,8 +466,60 @@ def _prefer_plain_floats(log_form, w, primes, z, a, residual, cost):
             np.where(use_w, plain_w, mant_w), np.where(use_w, 0.0, scale_w))
 
 
-def _stack_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
-    trace = forward_trace(net, x)
+def _trustworthy(values: Array) -> bool:
+    """Plain floats that neither overflowed nor lost a row to underflow (a row of exact zeros is fine)."""
+    if not np.all(np.isfinite(values)):
+        return False
+    row_max = np.max(np.abs(values), axis=1)
+    return bool(np.all((row_max == 0.0) | ((row_max >= PLAIN_FLOOR) & (row_max <= 1 / PLAIN_FLOOR))))
+
+
+def _slope_or_none(act: Activation, z: Array) -> Array | None:
+    """act'(z) as floats, or None where a smooth activation's slope underflowed to 0 (ReLU's 0 is exact)."""
+    slope = act.prime(z)
+    return slope if act.name == "relu" or np.all(slope > 0) else None
+
+
+def _plain_backprop(net: Network, trace: list[LayerTrace], x: Array, y: Array, cost: str) -> Gradients | None:
+    """backprop of plain layers in ordinary float64 arithmetic, or None where that cannot be trusted
+    (a value overflowed, or a slope underflowed to 0 where the log-space path keeps it)."""
+    batch, n_layers = len(x), net.depth
+    k_out = net.param_index(n_layers - 1)
+    last = trace[-1]
+    residual = output_residual(net.activations[k_out], last.z, last.a, y)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+        slope = _slope_or_none(net.activations[k_out], last.z)
+        if slope is None:
+            return None
+        grad_a = residual / slope if cost == "cross_entropy" else residual
+        delta = residual if cost == "cross_entropy" else residual * slope
+        ln_bias, ln_weight, ln_grad_a = np.empty(n_layers), np.empty(n_layers), np.empty(n_layers + 1)
+        per_layer: list[list] = [[] for _ in net.weights]
+        for layer in reversed(range(n_layers)):
+            if not (_trustworthy(delta) and np.all(np.isfinite(grad_a))):
+                return None
+            ln_grad_a[layer + 1] = np.log(np.linalg.norm(grad_a) / batch)
+            k = net.param_index(layer)
+            a_prev = trace[layer - 1].a if layer > 0 else x
+            nabla_b, nabla_w = delta.mean(axis=0), delta.T @ a_prev / batch
+            ln_bias[layer], ln_weight[layer] = np.log(np.linalg.norm(nabla_b)), np.log(np.linalg.norm(nabla_w))
+            per_layer[k].append((LogArray.of(nabla_w), LogArray.of(nabla_b)))
+            grad_a = delta @ net.weights[k]
+            if layer > 0:
+                slope = _slope_or_none(net.activations[net.param_index(layer - 1)], trace[layer - 1].z)
+                if slope is None:
+                    return None
+                delta = grad_a * slope
+        if not np.all(np.isfinite(grad_a)):
+            return None
+        ln_grad_a[0] = np.log(np.linalg.norm(grad_a) / batch)
+        log_params = [log_sum(list(parts)) for layer_grads in per_layer for parts in zip(*layer_grads)]
+        value = cost_value(cost, last.z, residual, y)
+    names = tuple(name for name, _ in net.named_parameters())
+    return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)
+
+
+def _stack_backprop(net: Network, trace: list[LayerTrace], x: Array, y: Array, cost: str) -> Gradients:
     batch = len(x)
     n_layers = net.depth
     ln_bias = np.empty(n_layers)

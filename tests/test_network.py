@@ -683,3 +683,39 @@ def test_importing_gradviz_and_every_submodule_does_not_load_streamlit():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) >= 5
+
+
+# --- the two paths of backprop for plain stacks agree ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("sizes", [[3, 4, 4, 2], [6, 5, 5, 5, 3], [2, 7, 2]])
+def test_plain_float_path_agrees_with_the_log_space_path(sizes, activation, cost):
+    from gradviz.network import _plain_backprop, _stack_backprop
+
+    rng = np.random.default_rng(len(sizes) * 7 + len(activation))
+    weights = [rng.standard_normal((n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(n) for n in sizes[1:]]
+    net = Network(weights, biases, (activation,) * (len(sizes) - 2) + ("sigmoid",))
+    x, y = rng.standard_normal((4, sizes[0])), rng.uniform(0, 1, (4, sizes[-1]))
+    trace = forward_trace(net, x)
+    plain = _plain_backprop(net, trace, x, y, cost)
+    logged = _stack_backprop(net, trace, x, y, cost)
+    assert plain is not None
+    for p, q in zip(plain.params, logged.params):
+        np.testing.assert_allclose(p, q, rtol=1e-11, atol=1e-300)
+    for field in ("log10_bias_norms", "log10_weight_norms", "log10_activation_grad_norms"):
+        np.testing.assert_allclose(getattr(plain, field), getattr(logged, field), rtol=1e-11, atol=1e-12)
+    assert plain.cost == pytest.approx(logged.cost, rel=1e-14)
+
+
+def test_plain_float_path_declines_where_a_slope_underflows():
+    from gradviz.network import _plain_backprop
+
+    # z_1 = 2000: σ'(z_1) = e^-2000 underflows to 0 in float64, so only the log-space path is exact
+    net = Network([np.array([[1.0]]), np.array([[1.0], [2.0]])], [np.array([1999.0]), np.array([0.0, 0.0])],
+                  "sigmoid")
+    x, y = np.ones((1, 1)), np.zeros((1, 2))
+    assert _plain_backprop(net, forward_trace(net, x), x, y, "quadratic") is None
+    assert np.isfinite(backprop(net, x, y).log10_bias_norms).all()
