@@ -29,7 +29,7 @@ NIELSEN_SUBTITLES = {
     "vanishing": "Nielsen's run: weights N(0, 1/n_in), biases N(0, 1)",
     "exploding": "weights 10× Nielsen's after layer 1, every z at 0 on the average digit",
 }
-VERDICT_ICONS = {"vanishing": "🔵", "exploding": "🔴", "healthy": "🟢"}
+VERDICT_COLORS = {"vanishing": "blue", "exploding": "red", "healthy": "green"}
 
 st.set_page_config(page_title="gradviz: vanishing and exploding gradients", layout="wide")
 
@@ -194,24 +194,30 @@ def settings_from(state) -> dict:
     }
 
 
+def show_chart(chart) -> None:
+    """An Altair chart at the column's width, in Vega-Lite's own theme: Streamlit's theme squeezes the plot
+    of a chart whose legend sits on top to a sliver."""
+    st.altair_chart(chart, width="stretch", theme=None)
+
+
 def show_checklist(checklist: Checklist) -> None:
-    lines = [f"**Symptom checklist** · verdict: {VERDICT_ICONS[checklist.verdict]} **{checklist.verdict}**"]
+    verdict = checklist.verdict
+    lines = [f"**Symptom checklist** · verdict: :{VERDICT_COLORS[verdict]}[**{verdict}**]"]
     for symptom in checklist:
-        mark = "⚠️" if symptom.present else "✔️"
-        state = "yes" if symptom.present else "no"
-        lines.append(f"- {mark} {symptom.name}: **{state}** ({symptom.evidence})")
+        state = ":orange[**⚠ yes**]" if symptom.present else ":gray[✓ no]"
+        lines.append(f"- {symptom.name}: {state} ({symptom.evidence})")
     st.markdown("\n".join(lines))
 
 
 def show_training(history: History, show_weights: bool = True, x_title: str = "epoch") -> None:
     st.markdown("**Loss**")
-    st.altair_chart(loss_chart(history.loss, x_title), width="stretch")
+    show_chart(loss_chart(history.loss, x_title))
     if len(history.steps):
         st.markdown("**Gradient norm per update** (before clipping and applied)")
-        st.altair_chart(clipping_chart(history.steps), width="stretch")
+        show_chart(clipping_chart(history.steps))
     if show_weights:
         st.markdown("**How far each layer's weights moved**")
-        st.altair_chart(weight_change_chart(history.weight_change), width="stretch")
+        show_chart(weight_change_chart(history.weight_change))
     if history.stopped_early:
         st.warning("The weights became NaN or infinite; training stopped there. See the checklist.")
     show_checklist(history.symptoms)
@@ -245,17 +251,16 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio_text(grad_b.iloc[0], grad_b.iloc[-1]),
               help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
     st.markdown("**|∂C/∂b_j| per layer** (log scale)")
-    st.altair_chart(chain_gradient_chart(report.layers), width="stretch")
+    show_chart(chain_gradient_chart(report.layers))
     title = factor_title(cfg.activation, gated)
     st.markdown(f"**Factors |{title}|** against 1/4 and 1 (log scale)")
-    st.altair_chart(chain_factor_chart(report.layers, title), width="stretch")
+    show_chart(chain_factor_chart(report.layers, title))
     st.latex(chain_rule_latex(report))
     st.markdown(chain_story(report))
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
         history = chain_history(cfg, training)
         st.markdown("**|∂C/∂b_j| per layer over the steps**")
-        st.altair_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"),
-                        width="stretch")
+        show_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
         show_training(history, x_title="step")
 
 
@@ -293,7 +298,7 @@ def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool
     if reference is not None:
         reference = reference[reference["epoch"] <= training.epochs]
     st.markdown("**Speed of learning ‖∂C/∂b_l‖ per hidden layer** (log scale)")
-    st.altair_chart(speeds_chart(hidden, reference), width="stretch")
+    show_chart(speeds_chart(hidden, reference))
     show_training(history)
 
 
@@ -322,7 +327,7 @@ def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
     norms = gradients.log10_activation_grad_norms
     st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖ at initialization", ratio_text(norms[0], norms[-1]),
               help="How much of the gradient at the last step survives back to the first.")
-    st.altair_chart(through_time_chart(norms), width="stretch")
+    show_chart(through_time_chart(norms))
     show_training(history, show_weights=False, x_title="step")
 
 

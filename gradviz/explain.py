@@ -90,7 +90,7 @@ def _count(layers, condition) -> int:
 
 
 def chain_story(report: ChainReport) -> str:
-    """Two or three sentences tying this chain's numbers to the article's argument."""
+    """Two or three sentences, Markdown with inline LaTeX, tying this chain's numbers to the article's argument."""
     cfg, layers = report.config, report.layers
     sentences = [_exploding_construction(cfg, layers) if cfg.case == "exploding" else _vanishing_setup(cfg, layers)]
     n_factors = len(layers) - 1
@@ -98,12 +98,13 @@ def chain_story(report: ChainReport) -> str:
         below_quarter = _count(layers, lambda f: f < math.log10(0.25))
         above_one = _count(layers, lambda f: f > 0)
         dead = _count(layers, lambda f: f == -math.inf)
-        dead_note = (f"; {dead} are exactly 0 (ReLU off, z_j ≤ 0), which cuts every earlier layer off from the gradient"
-                     if dead else "")
+        dead_note = (f"; {dead} are exactly 0 (ReLU off, $z_j \\le 0$), which cuts every earlier layer off from the "
+                     "gradient" if dead else "")
         sentences.append(f"Here {below_quarter} of the {n_factors} factors in the product are below 1/4 "
                          f"and {above_one} above 1{dead_note}.")
     grad_b = report.layers["grad_b_log10"]
-    sentences.append(f"So |∂C/∂b_1| / |∂C/∂b_L| = {ratio_text(grad_b.iloc[0], grad_b.iloc[-1])}.")
+    sentences.append(r"So $|\partial C/\partial b_1| \,/\, |\partial C/\partial b_L|$ = "
+                     f"{ratio_text(grad_b.iloc[0], grad_b.iloc[-1])}.")
     return " ".join(sentences)
 
 
@@ -111,30 +112,34 @@ def _vanishing_setup(cfg, layers) -> str:
     drawn = f"Weights and biases are drawn from N(0, 1) (seed {cfg.seed})."
     if cfg.forget_bias is not None:
         f = layers["f"].iloc[0]
-        return (f"{drawn} With gating each factor is f_j + i_j w_j σ'(z_j): the forget gate f = σ({cfg.forget_bias:g}) "
-                f"= {f:.3f} carries the gradient along the cell path, so factors sit near f instead of below 1/4, "
-                f"yet a forget gate below 1 still decays over a long chain (f^{len(layers) - 1} = "
-                f"{magnitude_text((len(layers) - 1) * math.log10(f))}).")
+        decay = magnitude_text((len(layers) - 1) * math.log10(f))
+        return (f"{drawn} With gating each factor is $f_j + i_j w_j \\sigma'(z_j)$: the forget gate "
+                f"$f = \\sigma({cfg.forget_bias:g}) = {f:.3f}$ carries the gradient along the cell path, so factors sit "
+                f"near $f$ instead of below 1/4, yet a forget gate below 1 still decays over a long chain "
+                f"($f^{{{len(layers) - 1}}}$ = {decay}).")
+    p_below_one = percent(prob_abs_normal_below(1.0))
     if cfg.activation == "relu":
-        return (f"{drawn} With ReLU each factor is w_j where the neuron is on (z_j > 0) and 0 where it is off: no "
-                f"σ' ≤ 1/4 shrinks it, but |w_j| < 1 still holds {percent(prob_abs_normal_below(1.0))} of the time, "
+        return (f"{drawn} With ReLU each factor is $w_j$ where the neuron is on ($z_j > 0$) and 0 where it is off: no "
+                f"$\\sigma' \\le 1/4$ shrinks it, but $|w_j| < 1$ still holds {p_below_one} of the time, "
                 "and in a chain one neuron off stops the gradient dead.")
-    return (f"{drawn} Since σ' ≤ 1/4, a factor |w_j σ'(z_j)| is below 1/4 whenever |w_j| < 1, "
-            f"which N(0, 1) gives {percent(prob_abs_normal_below(1.0))} of the time.")
+    return (f"{drawn} Since $\\sigma' \\le 1/4$, a factor $|w_j \\sigma'(z_j)|$ is below 1/4 whenever $|w_j| < 1$, "
+            f"which N(0, 1) gives {p_below_one} of the time.")
 
 
 def _exploding_construction(cfg, layers) -> str:
     factor = magnitude_text(layers["factor_log10"].iloc[-1], layers["factor_sign"].iloc[-1])
+    slope = SLOPE_LATEX[cfg.activation]
+    z_star = layers["z"].iloc[0]
     if cfg.forget_bias is not None:
-        z_star = layers["z"].iloc[0]
-        slope = SLOPE_TEXT[cfg.activation]
         branch = magnitude_text(layers["da_db_log10"].iloc[0] + 2.0)
-        return (f"Every w_j = 100, with b_j chosen so every z_j = {z_star:g} also through the gates. "
-                f"The gate adds a path of gain f = {layers['f'].iloc[0]:.3f} but keeps the branch's gain "
-                f"i·w·{slope}({z_star:g}) = {branch}: each factor is {factor}, so gating alone does not stop this explosion.")
+        return (f"Every $w_j = 100$, with $b_j$ chosen so every $z_j = {z_star:g}$ also through the gates. "
+                f"The gate adds a path of gain $f = {layers['f'].iloc[0]:.3f}$ but keeps the branch's gain "
+                f"$i\\,w\\,{slope}({z_star:g})$ = {branch}: each factor is {factor}, so gating alone does not stop "
+                "this explosion.")
     if cfg.activation == "relu":
-        return ("Every w_j = 100, and b_j = 1 − 100·a_{j−1} keeps every neuron on (z_j = 1), where ReLU's slope is 1: "
-                f"each factor is w_j = {factor}. Without σ' ≤ 1/4 damping the weights, the chain explodes 4× faster per layer.")
-    slope, peak = SLOPE_TEXT[cfg.activation], magnitude_text(layers["da_db_log10"].iloc[0])
-    return (f"Every w_j = 100, and b_j = −100·a_{{j−1}} makes every z_j = 0, where {slope} peaks at {peak}: "
+        return ("Every $w_j = 100$, and $b_j = 1 - 100\\,a_{j-1}$ keeps every neuron on ($z_j = 1$), where ReLU's "
+                f"slope is 1: each factor is $w_j$ = {factor}. Without $\\sigma' \\le 1/4$ damping the weights, "
+                "the chain explodes 4× faster per layer.")
+    peak = magnitude_text(layers["da_db_log10"].iloc[0])
+    return (f"Every $w_j = 100$, and $b_j = -100\\,a_{{j-1}}$ makes every $z_j = 0$, where ${slope}$ peaks at {peak}: "
             f"each factor is exactly 100 × {peak} = {factor}.")
