@@ -7,6 +7,7 @@ picture and the ticks are those of a log scale, and tooltips carry the exact val
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import altair as alt
@@ -32,8 +33,16 @@ def _superscript_expression(field: str) -> str:
 POWER_OF_TEN_LABEL = f"'10' + {_superscript_expression('datum.value')}"
 
 
+def _nice_step(span: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, … decades that splits `span` into at most MAX_TICKS − 1 steps."""
+    for power in itertools.count():
+        for multiple in (1, 2, 5):
+            if span / (multiple * 10**power) <= MAX_TICKS - 1:
+                return multiple * 10**power
+
+
 def decades(log10_values) -> list[int]:
-    """Whole powers of ten covering the finite values, at most MAX_TICKS of them, evenly stepped."""
+    """Whole powers of ten covering the finite values, at a 1-2-5 step, at most MAX_TICKS of them."""
     values = np.asarray(log10_values, dtype=float)
     values = values[np.isfinite(values)]
     if not len(values):
@@ -41,8 +50,8 @@ def decades(log10_values) -> list[int]:
     low, high = math.floor(values.min()), math.ceil(values.max())
     if high == low:
         high += 1
-    step = max(1, math.ceil((high - low) / (MAX_TICKS - 1)))
-    high = low + step * math.ceil((high - low) / step)
+    step = _nice_step(high - low)
+    low, high = step * math.floor(low / step), step * math.ceil(high / step)
     return list(range(low, high + 1, step))
 
 
