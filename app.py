@@ -16,6 +16,7 @@ from gradviz.diagnostics import Checklist
 from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recurrent_gradients, train_chain,
                                  train_nielsen, train_recurrent)
 from gradviz.explain import chain_rule_latex, chain_story, factor_title, percent, weight_probability_facts
+from gradviz.export import chain_table, history_table, through_time_table, to_csv
 from gradviz.formatting import magnitude_text, ratio_text
 from gradviz.presets import STEEPEST_Z
 from gradviz.reference import NIELSEN_HIDDEN_LAYERS, nielsen_speeds
@@ -200,6 +201,11 @@ def show_chart(chart) -> None:
     st.altair_chart(chart, width="stretch", theme=None)
 
 
+def offer_csv(label: str, table, file_name: str) -> None:
+    st.download_button(f"⬇ {label} (CSV)", to_csv(table), file_name=file_name, mime="text/csv",
+                       on_click="ignore", key=file_name)
+
+
 def show_checklist(checklist: Checklist) -> None:
     verdict = checklist.verdict
     lines = [f"**Symptom checklist** · verdict: :{VERDICT_COLORS[verdict]}[**{verdict}**]"]
@@ -257,11 +263,13 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     show_chart(chain_factor_chart(report.layers, title))
     st.latex(chain_rule_latex(report))
     st.markdown(chain_story(report))
+    offer_csv("Per-layer data", chain_table(report), f"gradviz_chain_{cfg.case}.csv")
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
         history = chain_history(cfg, training)
         st.markdown("**|∂C/∂b_j| per layer over the steps**")
         show_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
         show_training(history, x_title="step")
+        offer_csv("Training history", history_table(history), f"gradviz_chain_{cfg.case}_training.csv")
 
 
 def show_chain_section(settings: dict) -> None:
@@ -300,6 +308,7 @@ def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool
     st.markdown("**Speed of learning ‖∂C/∂b_l‖ per hidden layer** (log scale)")
     show_chart(speeds_chart(hidden, reference))
     show_training(history)
+    offer_csv("Speeds and loss per epoch", history_table(history), f"gradviz_nielsen_{config.case}.csv")
 
 
 def show_nielsen_section(settings: dict) -> None:
@@ -328,7 +337,9 @@ def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
     st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖ at initialization", ratio_text(norms[0], norms[-1]),
               help="How much of the gradient at the last step survives back to the first.")
     show_chart(through_time_chart(norms))
+    offer_csv("‖∂C/∂hₜ‖ per step", through_time_table(gradients), f"gradviz_rnn_{config.case}.csv")
     show_training(history, show_weights=False, x_title="step")
+    offer_csv("Training history", history_table(history), f"gradviz_rnn_{config.case}_training.csv")
 
 
 def show_recurrent_section(settings: dict) -> None:

@@ -79,6 +79,7 @@ def _local_derivatives(net: Network, x: np.ndarray) -> pd.DataFrame:
     ln_slope = act.log_prime(z)
     if net.gates[0] is None:
         layers["da_db_log10"] = ln_slope / LN10
+        layers["factor"] = w * act.prime(z)
         layers["factor_log10"] = _log10_abs(w) + ln_slope / LN10
         layers["factor_sign"] = np.sign(w) * (ln_slope > -np.inf)
         return layers
@@ -90,6 +91,7 @@ def _local_derivatives(net: Network, x: np.ndarray) -> pd.DataFrame:
     factor = (f + i * w * act.prime(z) + a_prev * sigmoid_prime(_column(trace, "zf")) * wf
               + g * sigmoid_prime(_column(trace, "zi")) * wi)
     layers["f"], layers["i"] = f, i
+    layers["factor"] = factor
     layers["da_db_log10"] = np.log10(i) + ln_slope / LN10
     layers["factor_log10"] = _log10_abs(factor)
     layers["factor_sign"] = np.sign(factor)
@@ -100,8 +102,9 @@ def analyze_chain(config: ChainConfig) -> ChainReport:
     """The chain of `config`, analysed layer by layer (quadratic cost C = ½(a_L − y)²).
 
     layers columns: layer (j = 1..L), w, b, z, a, [f, i when gated], da_db_log10 (log10|∂a_j/∂b_j|),
-    factor_log10 (log10|∂a_j/∂a_{j−1}|, the article's w_j σ'(z_j)), factor_sign,
-    grad_b_log10 (log10|∂C/∂b_j|, from backprop) and grad_b_sign.
+    factor (∂a_j/∂a_{j−1}, the article's w_j σ'(z_j), as a float), factor_log10 (log10 of its magnitude,
+    exact even where the float underflows), factor_sign, grad_b (∂C/∂b_j from backprop as a float: ±inf or 0
+    beyond float64), grad_b_log10 (log10|∂C/∂b_j|, exact) and grad_b_sign.
     """
     net, x = config.build()
     gradients = backprop(net, x, np.array([[config.y]]), cost="quadratic")
@@ -109,6 +112,7 @@ def analyze_chain(config: ChainConfig) -> ChainReport:
     grad_a_L = float(layers["a"].iloc[-1] - config.y)
     # sign(∂C/∂b_j) = sign(∂a_j/∂b_j) · Π_{k>j} sign(factor_k) · sign(∂C/∂a_L), with ∂a_j/∂b_j ≥ 0
     signs_after = np.append(np.cumprod(layers["factor_sign"].to_numpy()[::-1])[::-1][1:], 1.0)
+    layers["grad_b"] = [float(v[0]) for v in gradients.nabla_b]
     layers["grad_b_log10"] = gradients.log10_bias_norms
     layers["grad_b_sign"] = signs_after * np.sign(grad_a_L) * (gradients.log10_bias_norms > -np.inf)
     with np.errstate(invalid="ignore"):

@@ -222,3 +222,14 @@ def test_depth_10000():
     assert ratio_metrics(at)[1] == "1.00 × 10¹³⁹⁷⁸"  # 25^9999
     assert "10⁻⁹⁹" in ratio_metrics(at)[0]
     assert_no_raw_nan_or_inf(at)
+
+
+def test_every_panel_offers_its_data_as_csv(default_app):
+    buttons = default_app.get("download_button")
+    # chain: per-layer table + training, Nielsen: history, RNN: per-step norms + training; two columns each
+    keys = sorted(button.proto.id.rsplit("-", 1)[-1] for button in buttons)
+    expected = [f"gradviz_{panel}.csv".format(case=case) for case in ("vanishing", "exploding")
+                for panel in ("chain_{case}", "chain_{case}_training", "nielsen_{case}", "rnn_{case}",
+                              "rnn_{case}_training")]
+    assert keys == sorted(expected)
+    assert all(button.proto.ignore_rerun for button in buttons)  # downloading does not rerun the page
