@@ -57,9 +57,12 @@ def _weights(net: Network) -> list[np.ndarray]:
     return [w for name, w in net.named_parameters() if name == "w"]
 
 
-def _relative_change(new: np.ndarray, old: np.ndarray) -> float:
-    norm = np.linalg.norm(old)
-    return float(np.linalg.norm(new - old) / norm) if norm > 0 else float(np.linalg.norm(new - old))
+def _relative_changes(new: list[np.ndarray], old: list[np.ndarray]) -> np.ndarray:
+    """‖new_k − old_k‖ / ‖old_k‖ for every pair (the plain ‖new_k − old_k‖ where old_k = 0), in one pass."""
+    offsets = np.cumsum([0] + [a.size for a in old[:-1]])
+    moved = np.sqrt(np.add.reduceat(np.concatenate([(n - o).ravel() for n, o in zip(new, old)]) ** 2, offsets))
+    size = np.sqrt(np.add.reduceat(np.concatenate([o.ravel() for o in old]) ** 2, offsets))
+    return np.where(size > 0, moved / np.where(size > 0, size, 1.0), moved)
 
 
 def _batches(n: int, batch_size: int | None, rng: np.random.Generator):
@@ -78,11 +81,11 @@ class _Recorder:
         for layer, log10_speed in enumerate(full.log10_bias_norms, start=1):
             self.speeds.append((epoch, layer, log10_speed))
         self.loss.append((epoch, full.cost))
-        for layer, (w, w0) in enumerate(zip(_weights(net), self.initial_weights), start=1):
-            self.weight_change.append((epoch, layer, _relative_change(w, w0)))
+        changes = _relative_changes(_weights(net), self.initial_weights)
+        self.weight_change += [(epoch, layer, change) for layer, change in enumerate(changes, start=1)]
 
     def step(self, epoch: int, grads: Gradients, applied: list[np.ndarray], before: Network, after: Network) -> None:
-        moved = max(_relative_change(new, old) for new, old in zip(_weights(after), _weights(before)))
+        moved = float(np.max(_relative_changes(_weights(after), _weights(before))))
         self.steps.append((len(self.steps) + 1, epoch, grads.cost, ln_global_norm(list(grads.log_params)) / LN10,
                            ln_global_norm([LogArray.of(g) for g in applied]) / LN10, moved))
 
