@@ -25,6 +25,7 @@ from gradviz.training import History
 from gradviz.urlstate import Param, encode_params, parse_params
 
 MAX_DEPTH = 10_000
+TRAINING_STORE_SIZE = 96
 CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
 NIELSEN_SUBTITLES = {
     "vanishing": "Nielsen's run: weights N(0, 1/n_in), biases N(0, 1)",
@@ -43,11 +44,6 @@ def chain_report(config: ChainConfig) -> ChainReport:
 @st.cache_data(max_entries=4, show_spinner=False)
 def probability_facts() -> dict[str, float]:
     return weight_probability_facts()
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def chain_history(config: ChainConfig, training: Training) -> History:
-    return train_chain(config, training)
 
 
 class BoundedStore:
@@ -73,26 +69,27 @@ class BoundedStore:
 
 
 @st.cache_resource
-def nielsen_store() -> BoundedStore:
-    """Nielsen runs by settings, shared by every session. Not st.cache_data: a cached function may not
-    update a progress bar created outside it, and these runs take seconds, so they show one."""
-    return BoundedStore(32)
+def training_store() -> BoundedStore:
+    """Training runs by settings, shared by every session. Not st.cache_data: a cached function may not
+    update a progress bar created outside it, and a deep chain or Nielsen's network trains for seconds."""
+    return BoundedStore(TRAINING_STORE_SIZE)
 
 
-def nielsen_history(config: NielsenConfig, training: Training) -> History:
-    store = nielsen_store()
-    history = store.get((config, training))
+def trained(run, config, training: Training) -> History:
+    """run(config, training, progress), computed once per settings, with a progress bar while it runs."""
+    key = (run.__name__, config, training)
+    history = training_store().get(key)
     if history is None:
-        bar = st.progress(0.0, text=f"Training {training.epochs} epochs…")
-        history = train_nielsen(config, training, lambda done: bar.progress(done, text=f"Training… {done:.0%}"))
-        store.put((config, training), history)
+        bar = st.progress(0.0, text=f"Training {training.epochs} steps…")
+        history = run(config, training, lambda done: bar.progress(done, text=f"Training… {done:.0%}"))
+        training_store().put(key, history)
         bar.empty()
     return history
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def recurrent_result(config: RecurrentConfig, training: Training):
-    return recurrent_gradients(config), train_recurrent(config, training)
+def through_time_gradients(config: RecurrentConfig):
+    return recurrent_gradients(config)
 
 
 SETTINGS = {
@@ -265,7 +262,7 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     st.markdown(chain_story(report))
     offer_csv("Per-layer data", chain_table(report), f"gradviz_chain_{cfg.case}.csv")
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
-        history = chain_history(cfg, training)
+        history = trained(train_chain, cfg, training)
         st.markdown("**|∂C/∂b_j| per layer over the steps**")
         show_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
         show_training(history, x_title="step")
@@ -293,7 +290,7 @@ def nielsen_reference(config: NielsenConfig):
 def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool) -> None:
     st.subheader(CASE_TITLES[config.case])
     st.caption(NIELSEN_SUBTITLES[config.case])
-    history = nielsen_history(config, training)
+    history = trained(train_nielsen, config, training)
     hidden = history.speeds[history.speeds["layer"] <= config.n_hidden]
     first = hidden[hidden["epoch"] == 0]["speed_log10"].to_numpy()
     cols = st.columns(2)
@@ -329,7 +326,7 @@ def show_nielsen_section(settings: dict) -> None:
 
 
 def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
-    gradients, history = recurrent_result(config, training)
+    gradients, history = through_time_gradients(config), trained(train_recurrent, config, training)
     st.subheader(CASE_TITLES[config.case])
     cell = "the LSTM-style cell" if config.forget_bias is not None else f"hₜ = {config.activation}(W hₜ₋₁ + b)"
     st.caption(f"{cell}, recurrent weights {config.scale:g} · N(0, 1/n), n = {config.width}, T = {config.steps}")

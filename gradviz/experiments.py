@@ -17,7 +17,7 @@ Through time        an RNN h_t = act(W h_{t−1} + b), h_0 = x, unrolled T steps
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -45,11 +45,11 @@ class Training:
     regularization: L2 | L1 | None = None
 
 
-def train_chain(chain: ChainConfig, training: Training) -> History:
+def train_chain(chain: ChainConfig, training: Training, progress: Callable[[float], None] | None = None) -> History:
     """The chain of `chain`, trained on its single example (x = a0, y) with quadratic cost."""
     net, x = chain.build()
     return train(net, x, np.array([[chain.y]]), training.epochs, training.eta, cost="quadratic",
-                 clip=training.clip, regularization=training.regularization)
+                 clip=training.clip, regularization=training.regularization, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -146,13 +146,8 @@ def recurrent_gradients(cfg: RecurrentConfig) -> Gradients:
     return backprop(net, x, y, cost="quadratic")
 
 
-def train_recurrent(cfg: RecurrentConfig, training: Training) -> History:
+def train_recurrent(cfg: RecurrentConfig, training: Training, progress: Callable[[float], None] | None = None) -> History:
     """The RNN trained on its batch with quadratic cost."""
     net, x, y = recurrent_setup(cfg)
     return train(net, x, y, training.epochs, training.eta, cost="quadratic", clip=training.clip,
-                 regularization=training.regularization, seed=cfg.seed)
-
-
-def with_case(cfg, case: str):
-    """The same config for the other case."""
-    return replace(cfg, case=case)
+                 regularization=training.regularization, seed=cfg.seed, progress=progress)
