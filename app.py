@@ -251,15 +251,21 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     st.subheader(CASE_TITLES[cfg.case])
     st.caption(chain_subtitle(cfg))
     grad_b = report.layers["grad_b_log10"]
-    st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio_text(grad_b.iloc[0], grad_b.iloc[-1]),
+    ratio = ratio_text(grad_b.iloc[0], grad_b.iloc[-1]) if report.overflow_layer is None else "not computable"
+    st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio,
               help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
     st.markdown("**|∂C/∂b_j| per layer** (log scale)")
     show_chart(chain_gradient_chart(report.layers))
     title = factor_title(cfg.activation, gated)
     st.markdown(f"**Factors |{title}|** against 1/4 and 1 (log scale)")
     show_chart(chain_factor_chart(report.layers, title))
-    st.latex(chain_rule_latex(report))
-    st.markdown(chain_story(report))
+    if report.overflow_layer is None:
+        st.latex(chain_rule_latex(report))
+        st.markdown(chain_story(report))
+    else:
+        st.warning(f"The forward pass overflows float64 at layer {report.overflow_layer}: the activations grow "
+                   "past 10³⁰⁸ (ReLU has no ceiling, and each gated layer adds f·a to the cell), so no gradient can "
+                   "be computed from there on. That is an exploding forward pass; shorten the chain or lower a₀.")
     offer_csv("Per-layer data", chain_table(report), f"gradviz_chain_{cfg.case}.csv")
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
         history = trained(train_chain, cfg, training)

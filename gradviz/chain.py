@@ -57,6 +57,12 @@ class ChainReport:
     sign_grad_b1: float
     log10_ratio_first_last: float
 
+    @property
+    def overflow_layer(self) -> int | None:
+        """The first layer whose activation a_j overflowed float64 (then no gradient is computable), or None."""
+        finite = np.isfinite(self.layers["a"].to_numpy())
+        return None if finite.all() else int(self.layers["layer"].to_numpy()[~finite][0])
+
 
 def _log10_abs(values: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
@@ -88,8 +94,9 @@ def _local_derivatives(net: Network, x: np.ndarray) -> pd.DataFrame:
     a_prev = np.concatenate([[x[0, 0]], a[:-1]])
     wf = np.array([gate.wf[0, 0] for gate in gates])
     wi = np.array([gate.wi[0, 0] for gate in gates])
-    factor = (f + i * w * act.prime(z) + a_prev * sigmoid_prime(_column(trace, "zf")) * wf
-              + g * sigmoid_prime(_column(trace, "zi")) * wi)
+    with np.errstate(invalid="ignore", over="ignore"):
+        factor = (f + i * w * act.prime(z) + a_prev * sigmoid_prime(_column(trace, "zf")) * wf
+                  + g * sigmoid_prime(_column(trace, "zi")) * wi)
     layers["f"], layers["i"] = f, i
     layers["factor"] = factor
     layers["da_db_log10"] = np.log10(i) + ln_slope / LN10

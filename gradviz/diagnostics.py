@@ -75,7 +75,7 @@ def _unstable(step_loss: np.ndarray) -> Symptom:
     if len(step_loss) < 2:
         return Symptom("loss unstable between updates", "exploding", False, "fewer than two updates")
     before, after = step_loss[:-1], step_loss[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):
         rises = (after - before) / np.abs(before) > UNSTABLE_RISE
     share = float(np.mean(rises))
     return Symptom("loss unstable between updates", "exploding", share >= UNSTABLE_SHARE,

@@ -32,11 +32,7 @@ class LogArray:
     @property
     def ln_norm(self) -> float:
         """ln ‖value‖ (Frobenius norm), −inf for an all-zero array."""
-        largest = float(np.max(np.abs(self.mantissa), initial=0.0))
-        if not largest > 0.0 or not np.isfinite(largest):
-            with np.errstate(divide="ignore"):
-                return float(np.log(largest) + self.scale) if largest == 0.0 or np.isinf(largest) else float("nan")
-        return float(np.log(largest) + np.log(np.linalg.norm(self.mantissa / largest)) + self.scale)
+        return ln_norm(self.mantissa) + self.scale
 
     @property
     def log10_norm(self) -> float:
@@ -51,6 +47,15 @@ class LogArray:
     def of(value: np.ndarray) -> LogArray:
         """A LogArray holding a plain float array."""
         return LogArray(np.asarray(value, dtype=float), 0.0)
+
+
+def ln_norm(values: np.ndarray) -> float:
+    """ln ‖values‖ (Frobenius), scaled by the largest entry first so no square overflows; −inf for zeros."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if largest == 0.0 or not np.isfinite(largest):
+        with np.errstate(divide="ignore"):
+            return float(np.log(largest))
+    return float(np.log(largest) + np.log(np.linalg.norm(values / largest)))
 
 
 def finite_shift(scale: np.ndarray | float) -> np.ndarray | float:

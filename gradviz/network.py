@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.activations import Activation, get_activation, log_sigmoid_prime, sigmoid
-from gradviz.logspace import LN10, LogArray, finite_shift, log_sum
+from gradviz.logspace import LN10, LogArray, finite_shift, ln_norm, log_sum
 
 Array = np.ndarray
 COSTS = ("quadratic", "cross_entropy")
@@ -498,11 +498,11 @@ def _plain_backprop(net: Network, trace: list[LayerTrace], x: Array, y: Array, c
         for layer in reversed(range(n_layers)):
             if not (_trustworthy(delta) and np.all(np.isfinite(grad_a))):
                 return None
-            ln_grad_a[layer + 1] = np.log(np.linalg.norm(grad_a) / batch)
+            ln_grad_a[layer + 1] = ln_norm(grad_a) - np.log(batch)
             k = net.param_index(layer)
             a_prev = trace[layer - 1].a if layer > 0 else x
             nabla_b, nabla_w = delta.mean(axis=0), delta.T @ a_prev / batch
-            ln_bias[layer], ln_weight[layer] = np.log(np.linalg.norm(nabla_b)), np.log(np.linalg.norm(nabla_w))
+            ln_bias[layer], ln_weight[layer] = ln_norm(nabla_b), ln_norm(nabla_w)
             per_layer[k].append((LogArray.of(nabla_w), LogArray.of(nabla_b)))
             grad_a = delta @ net.weights[k]
             if layer > 0:
@@ -512,7 +512,7 @@ def _plain_backprop(net: Network, trace: list[LayerTrace], x: Array, y: Array, c
                 delta = grad_a * slope
         if not np.all(np.isfinite(grad_a)):
             return None
-        ln_grad_a[0] = np.log(np.linalg.norm(grad_a) / batch)
+        ln_grad_a[0] = ln_norm(grad_a) - np.log(batch)
         log_params = [log_sum(list(parts)) for layer_grads in per_layer for parts in zip(*layer_grads)]
         value = cost_value(cost, last.z, residual, y)
     names = tuple(name for name, _ in net.named_parameters())

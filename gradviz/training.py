@@ -57,11 +57,19 @@ def _weights(net: Network) -> list[np.ndarray]:
     return [w for name, w in net.named_parameters() if name == "w"]
 
 
+def _segment_norms(arrays: list[np.ndarray]) -> np.ndarray:
+    """‖a_k‖ for every array, in one pass, each scaled by its largest entry so no square overflows."""
+    offsets = np.cumsum([0] + [a.size for a in arrays[:-1]])
+    flat = np.concatenate([a.ravel() for a in arrays])
+    largest = np.maximum.reduceat(np.abs(flat), offsets)
+    scale = np.where((largest > 0) & np.isfinite(largest), largest, 1.0)
+    return np.sqrt(np.add.reduceat((flat / np.repeat(scale, [a.size for a in arrays])) ** 2, offsets)) * scale
+
+
 def _relative_changes(new: list[np.ndarray], old: list[np.ndarray]) -> np.ndarray:
-    """‖new_k − old_k‖ / ‖old_k‖ for every pair (the plain ‖new_k − old_k‖ where old_k = 0), in one pass."""
-    offsets = np.cumsum([0] + [a.size for a in old[:-1]])
-    moved = np.sqrt(np.add.reduceat(np.concatenate([(n - o).ravel() for n, o in zip(new, old)]) ** 2, offsets))
-    size = np.sqrt(np.add.reduceat(np.concatenate([o.ravel() for o in old]) ** 2, offsets))
+    """‖new_k − old_k‖ / ‖old_k‖ for every pair (the plain ‖new_k − old_k‖ where old_k = 0)."""
+    moved = _segment_norms([n - o for n, o in zip(new, old)])
+    size = _segment_norms(old)
     return np.where(size > 0, moved / np.where(size > 0, size, 1.0), moved)
 
 
