@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradviz.activations import Activation, get_activation, log_sigmoid_prime, sigmoid
+from gradviz.activations import Activation, get_activation, log_sigmoid_prime, sigmoid, sigmoid_prime
 from gradviz.logspace import LN10, LogArray, finite_shift, ln_norm, log_sum
 
 Array = np.ndarray
@@ -359,15 +359,15 @@ def backprop(net: Network, x, y, cost: str = "quadratic") -> Gradients:
         raise ValueError("cross-entropy needs a plain sigmoid output layer")
     x = _as_batch(x)
     y = _as_batch(y)
-    if _is_plain_chain(net):
+    if _is_chain(net):
         return _chain_backprop(net, x, y, cost)
     trace = forward_trace(net, x)
     plain = _plain_backprop(net, trace, x, y, cost) if all(g is None for g in net.gates) else None
     return plain if plain is not None else _stack_backprop(net, trace, x, y, cost)
 
 
-def _is_plain_chain(net: Network) -> bool:
-    return all(w.shape == (1, 1) for w in net.weights) and all(g is None for g in net.gates)
+def _is_chain(net: Network) -> bool:
+    return all(w.shape == (1, 1) for w in net.weights)
 
 
 def output_residual(act: Activation, z: Array, a: Array, y: Array) -> Array:
@@ -386,44 +386,73 @@ def _row_log_mean(sign: Array, ln_mag: Array) -> tuple[Array, Array]:
 
 
 def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
-    """backprop for a chain of plain width-1 layers: the same equations, with the product of factors
-    Π_k w_k act'(z_k) taken as one cumulative sum of logs over the layers instead of a loop."""
+    """backprop for a chain of width-1 layers (plain or gated): the same equations, with the product of the
+    local factors ∂a_l/∂a_{l−1} taken as one cumulative sum of logs over the layers instead of a loop."""
     depth = net.depth
     index = [net.param_index(layer) for layer in range(depth)]
     w = np.array([net.weights[k][0, 0] for k in index])
     b = np.array([net.biases[k][0] for k in index])
     acts = [net.activations[k] for k in index]
-    z = np.empty((depth, len(x)))
+    gates = [net.gates[k] for k in index]
+    gated = np.array([gate is not None for gate in gates])
+    wf, bf, wi, bi = (np.array([0.0 if gate is None else float(np.ravel(getattr(gate, name))[0]) for gate in gates])
+                      for name in ("wf", "bf", "wi", "bi"))
+    shape = (depth, len(x))
+    z, g, zf, zi = np.empty(shape), np.empty(shape), np.zeros(shape), np.zeros(shape)
+    f, i = np.zeros(shape), np.ones(shape)
     a = np.empty((depth + 1, len(x)))
     a[0] = x[:, 0]
     with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
         for layer in range(depth):
             z[layer] = w[layer] * a[layer] + b[layer]
-            a[layer + 1] = acts[layer].fn(z[layer])
+            g[layer] = acts[layer].fn(z[layer])
+            if gated[layer]:
+                zf[layer], zi[layer] = wf[layer] * a[layer] + bf[layer], wi[layer] * a[layer] + bi[layer]
+                f[layer], i[layer] = sigmoid(zf[layer]), sigmoid(zi[layer])
+                a[layer + 1] = f[layer] * a[layer] + i[layer] * g[layer]
+            else:
+                a[layer + 1] = g[layer]
         same = all(act is acts[0] for act in acts)
         ln_slope = acts[0].log_prime(z) if same else np.array([act.log_prime(zl) for act, zl in zip(acts, z)])
-        residual = output_residual(acts[-1], z[-1], a[-1], y[:, 0])
+        slope = acts[0].prime(z) if same else np.array([act.prime(zl) for act, zl in zip(acts, z)])
+        residual = output_residual(acts[-1], z[-1], a[-1], y[:, 0]) if not gated[-1] else a[-1] - y[:, 0]
         sign_ga_L, ln_ga_L = np.sign(residual), np.log(np.abs(residual))
         if cost == "cross_entropy":
             ln_ga_L = ln_ga_L + softplus(-z[-1]) + softplus(z[-1])
-        # ln|∂C/∂a_l| for l = 0..L: ∂C/∂a_{l-1} = w_l act'(z_l) ∂C/∂a_l, so a reversed cumulative sum of ln|factor|
-        ln_factor = np.log(np.abs(w))[:, None] + ln_slope
-        sign_factor = np.sign(w)[:, None] * np.ones_like(z)
+        # the local factor ∂a_l/∂a_{l−1}: w act'(z) on a plain layer (in logs, exact under saturation);
+        # f + i w act'(z) + a_{l−1} σ'(zf) wf + g σ'(zi) wi on a gated one
+        a_prev = a[:-1]
+        gated_factor = f + i * w[:, None] * slope + a_prev * sigmoid_prime(zf) * wf[:, None] \
+            + g * sigmoid_prime(zi) * wi[:, None]
+        gated_rows = gated[:, None]
+        ln_factor = np.where(gated_rows, np.log(np.abs(gated_factor)), np.log(np.abs(w))[:, None] + ln_slope)
+        sign_factor = np.where(gated_rows, np.sign(gated_factor), np.sign(w)[:, None] * np.ones_like(z))
+        # ln|∂C/∂a_l| for l = 0..L: a reversed cumulative sum of ln|factor|
         ln_ga = np.empty((depth + 1, len(x)))
         sign_ga = np.empty((depth + 1, len(x)))
         ln_ga[-1], sign_ga[-1] = ln_ga_L, sign_ga_L
         ln_ga[:-1] = ln_ga_L + np.cumsum(ln_factor[::-1], axis=0)[::-1]
         sign_ga[:-1] = sign_ga_L * np.cumprod(sign_factor[::-1], axis=0)[::-1]
-        ln_delta = ln_ga[1:] + ln_slope
+        ln_delta = ln_ga[1:] + ln_slope + np.where(gated_rows, np.log(i), 0.0)
         if cost == "cross_entropy":
             ln_delta[-1] = np.log(np.abs(residual))
         sign_delta = sign_ga[1:]
+        ln_a_prev, sign_a_prev = np.log(np.abs(a_prev)), np.sign(a_prev)
         mant_b, scale_b = _row_log_mean(sign_delta, ln_delta)
-        mant_w, scale_w = _row_log_mean(sign_delta * np.sign(a[:-1]), ln_delta + np.log(np.abs(a[:-1])))
-        mant_b, scale_b, mant_w, scale_w = _prefer_plain_floats(
-            (mant_b, scale_b, mant_w, scale_w), w, [act.prime for act in acts], z, a, residual, cost)
-        per_b = [LogArray(np.array([m]), float(s)) for m, s in zip(mant_b, scale_b)]
-        per_w = [LogArray(np.array([[m]]), float(s)) for m, s in zip(mant_w, scale_w)]
+        mant_w, scale_w = _row_log_mean(sign_delta * sign_a_prev, ln_delta + ln_a_prev)
+        if not gated.any():
+            mant_b, scale_b, mant_w, scale_w = _prefer_plain_floats(
+                (mant_b, scale_b, mant_w, scale_w), w, [act.prime for act in acts], z, a, residual, cost)
+        grads = {"w": [LogArray(np.array([[m]]), float(s)) for m, s in zip(mant_w, scale_w)],
+                 "b": [LogArray(np.array([m]), float(s)) for m, s in zip(mant_b, scale_b)]}
+        if gated.any():
+            ln_delta_f = ln_ga[1:] + ln_a_prev + log_sigmoid_prime(zf)
+            ln_delta_i = ln_ga[1:] + np.log(np.abs(g)) + log_sigmoid_prime(zi)
+            for name, sign, ln_d in (("f", sign_delta * sign_a_prev, ln_delta_f), ("i", sign_delta * np.sign(g), ln_delta_i)):
+                mant, scale = _row_log_mean(sign, ln_d)
+                grads["b" + name] = [LogArray(np.array([m]), float(s)) for m, s in zip(mant, scale)]
+                mant, scale = _row_log_mean(sign * sign_a_prev, ln_d + ln_a_prev)
+                grads["w" + name] = [LogArray(np.array([[m]]), float(s)) for m, s in zip(mant, scale)]
         ln_bias = np.log(np.abs(mant_b)) + scale_b
         ln_weight = np.log(np.abs(mant_w)) + scale_w
         top = np.max(ln_ga, axis=1, keepdims=True)
@@ -431,11 +460,12 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
         ln_grad_a = (np.where(np.isfinite(top[:, 0]), shift[:, 0] + 0.5 * np.log(np.sum(np.exp(2 * (ln_ga - shift)), axis=1)), top[:, 0])
                      - np.log(len(x)))
         value = cost_value(cost, z[-1][:, None], residual[:, None], y)
-    if net.unroll is None:
-        log_params = [grad for pair in zip(per_w, per_b) for grad in pair]
-    else:
-        log_params = [log_sum(per_w), log_sum(per_b)]
     names = tuple(name for name, _ in net.named_parameters())
+    if net.unroll is None:
+        log_params = [grads[name][layer] for layer, gate in enumerate(gates)
+                      for name in (("w", "b", "wf", "bf", "wi", "bi") if gate is not None else ("w", "b"))]
+    else:
+        log_params = [log_sum(grads[name]) for name in names]
     return Gradients(tuple(log_params), names, ln_bias / LN10, ln_weight / LN10, ln_grad_a / LN10, value, net.unroll)
 
 

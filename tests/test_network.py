@@ -719,3 +719,31 @@ def test_plain_float_path_declines_where_a_slope_underflows():
     x, y = np.ones((1, 1)), np.zeros((1, 2))
     assert _plain_backprop(net, forward_trace(net, x), x, y, "quadratic") is None
     assert np.isfinite(backprop(net, x, y).log10_bias_norms).all()
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["layers", "unrolled"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("depth", [1, 3, 7])
+def test_width_one_chain_kernel_agrees_with_the_layer_loop(depth, activation, unroll):
+    """The chain kernel (cumulative sums of logs) against the general layer-by-layer loop, gated layers mixed in."""
+    from gradviz.network import _chain_backprop, _stack_backprop
+
+    rng = np.random.default_rng(depth * 10 + len(activation))
+
+    def gate():
+        return Gate(rng.standard_normal((1, 1)), rng.standard_normal(1), rng.standard_normal((1, 1)), rng.standard_normal(1))
+
+    if unroll:
+        net = Network([rng.standard_normal((1, 1))], [rng.standard_normal(1)], activation, (gate(),), unroll=depth)
+    else:
+        gates = tuple(gate() if k % 3 != 1 else None for k in range(depth))
+        net = Network([rng.standard_normal((1, 1)) for _ in range(depth)], [rng.standard_normal(1) for _ in range(depth)],
+                      activation, gates)
+    x, y = rng.standard_normal((4, 1)), rng.uniform(0, 1, (4, 1))
+    kernel = _chain_backprop(net, x, y, "quadratic")
+    loop = _stack_backprop(net, forward_trace(net, x), x, y, "quadratic")
+    for p, q in zip(kernel.params, loop.params):
+        np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-300)
+    for field in ("log10_bias_norms", "log10_weight_norms", "log10_activation_grad_norms"):
+        np.testing.assert_allclose(getattr(kernel, field), getattr(loop, field), rtol=1e-9, atol=1e-11)
+    assert kernel.cost == pytest.approx(loop.cost, rel=1e-12)
