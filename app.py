@@ -198,9 +198,10 @@ def show_chart(chart) -> None:
     st.altair_chart(chart, width="stretch", theme=None)
 
 
-def offer_csv(label: str, table, file_name: str) -> None:
-    st.download_button(f"⬇ {label} (CSV)", to_csv(table), file_name=file_name, mime="text/csv",
-                       on_click="ignore", key=file_name)
+def offer_csv(label: str, make_table, *args, file_name: str) -> None:
+    """A download button whose CSV is built only when clicked (a deep chain's history has millions of rows)."""
+    st.download_button(f"⬇ {label} (CSV)", lambda: to_csv(make_table(*args)), file_name=file_name,
+                       mime="text/csv", on_click="ignore", key=file_name)
 
 
 def show_checklist(checklist: Checklist) -> None:
@@ -266,13 +267,13 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
         st.warning(f"The forward pass overflows float64 at layer {report.overflow_layer}: the activations grow "
                    "past 10³⁰⁸ (ReLU has no ceiling, and each gated layer adds f·a to the cell), so no gradient can "
                    "be computed from there on. That is an exploding forward pass; shorten the chain or lower a₀.")
-    offer_csv("Per-layer data", chain_table(report), f"gradviz_chain_{cfg.case}.csv")
+    offer_csv("Per-layer data", chain_table, report, file_name=f"gradviz_chain_{cfg.case}.csv")
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
         history = trained(train_chain, cfg, training)
         st.markdown("**|∂C/∂b_j| per layer over the steps**")
         show_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
         show_training(history, x_title="step")
-        offer_csv("Training history", history_table(history), f"gradviz_chain_{cfg.case}_training.csv")
+        offer_csv("Training history", history_table, history, file_name=f"gradviz_chain_{cfg.case}_training.csv")
 
 
 def show_chain_section(settings: dict) -> None:
@@ -311,7 +312,7 @@ def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool
     st.markdown("**Speed of learning ‖∂C/∂b_l‖ per hidden layer** (log scale)")
     show_chart(speeds_chart(hidden, reference))
     show_training(history)
-    offer_csv("Speeds and loss per epoch", history_table(history), f"gradviz_nielsen_{config.case}.csv")
+    offer_csv("Speeds and loss per epoch", history_table, history, file_name=f"gradviz_nielsen_{config.case}.csv")
 
 
 def show_nielsen_section(settings: dict) -> None:
@@ -340,9 +341,9 @@ def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
     st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖ at initialization", ratio_text(norms[0], norms[-1]),
               help="How much of the gradient at the last step survives back to the first.")
     show_chart(through_time_chart(norms))
-    offer_csv("‖∂C/∂hₜ‖ per step", through_time_table(gradients), f"gradviz_rnn_{config.case}.csv")
+    offer_csv("‖∂C/∂hₜ‖ per step", through_time_table, gradients, file_name=f"gradviz_rnn_{config.case}.csv")
     show_training(history, show_weights=False, x_title="step")
-    offer_csv("Training history", history_table(history), f"gradviz_rnn_{config.case}_training.csv")
+    offer_csv("Training history", history_table, history, file_name=f"gradviz_rnn_{config.case}_training.csv")
 
 
 def show_recurrent_section(settings: dict) -> None:

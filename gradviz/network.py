@@ -510,6 +510,17 @@ def _slope_or_none(act: Activation, z: Array) -> Array | None:
     return slope if act.name == "relu" or np.all(slope > 0) else None
 
 
+def _ln_norm_of_product(delta: Array, w: Array) -> float:
+    """ln ‖δ W‖_F without forming δ W: ‖δ W‖² = Σ (δ (W Wᵀ)) ⊙ δ, a product over n_l² instead of n_l·n_0
+    (for the input layer of Nielsen's network, 30 × 30 instead of 30 × 784)."""
+    largest = float(np.max(np.abs(delta), initial=0.0))
+    if largest == 0.0:
+        return float("-inf")
+    scaled = delta / largest
+    squared = float(np.sum((scaled @ (w @ w.T)) * scaled))
+    return float(np.log(largest) + 0.5 * np.log(max(squared, 0.0)))
+
+
 def _plain_backprop(net: Network, trace: list[LayerTrace], x: Array, y: Array, cost: str) -> Gradients | None:
     """backprop of plain layers in ordinary float64 arithmetic, or None where that cannot be trusted
     (a value overflowed, or a slope underflowed to 0 where the log-space path keeps it)."""
@@ -534,15 +545,16 @@ def _plain_backprop(net: Network, trace: list[LayerTrace], x: Array, y: Array, c
             nabla_b, nabla_w = delta.mean(axis=0), delta.T @ a_prev / batch
             ln_bias[layer], ln_weight[layer] = ln_norm(nabla_b), ln_norm(nabla_w)
             per_layer[k].append((LogArray.of(nabla_w), LogArray.of(nabla_b)))
+            if layer == 0:
+                ln_grad_a[0] = _ln_norm_of_product(delta, net.weights[k]) - np.log(batch)
+                break
             grad_a = delta @ net.weights[k]
-            if layer > 0:
-                slope = _slope_or_none(net.activations[net.param_index(layer - 1)], trace[layer - 1].z)
-                if slope is None:
-                    return None
-                delta = grad_a * slope
-        if not np.all(np.isfinite(grad_a)):
+            slope = _slope_or_none(net.activations[net.param_index(layer - 1)], trace[layer - 1].z)
+            if slope is None:
+                return None
+            delta = grad_a * slope
+        if not np.isfinite(ln_grad_a[0]) and not ln_grad_a[0] == -np.inf:
             return None
-        ln_grad_a[0] = ln_norm(grad_a) - np.log(batch)
         log_params = [log_sum(list(parts)) for layer_grads in per_layer for parts in zip(*layer_grads)]
         value = cost_value(cost, last.z, residual, y)
     names = tuple(name for name, _ in net.named_parameters())

@@ -49,14 +49,16 @@ class L1:
     lmbda: float
 
 
-def clip_gradients(grads: list[LogArray], clip: ClipNorm | ClipValue | None) -> list[np.ndarray]:
+def clip_gradients(grads: list[LogArray], clip: ClipNorm | ClipValue | None,
+                   ln_total: float | None = None) -> list[np.ndarray]:
     """The gradients as float arrays after clipping (none, by global norm, or by value).
 
     Norm clipping happens before leaving log space, so a gradient beyond float64 (25^9999) still clips
     to a finite one of norm max_norm; value clipping clamps ±inf to ±clip_value. NaN stays NaN.
+    ln_total: ln ‖g‖ if the caller has it already.
     """
     if isinstance(clip, ClipNorm):
-        ln_total = ln_global_norm(grads)
+        ln_total = ln_global_norm(grads) if ln_total is None else ln_total
         ln_coef = math.log(clip.max_norm) - np.logaddexp(ln_total, math.log(NORM_EPS))
         if ln_coef < 0 or math.isnan(ln_coef):
             grads = [g.times(ln_coef) for g in grads]

@@ -26,6 +26,9 @@ from gradviz.network import WEIGHT_NAMES, Gradients, Network, backprop
 from gradviz.remedies import ClipNorm, ClipValue, L1, L2, clip_gradients, update
 
 
+LN_FLOAT_MAX = float(np.log(np.finfo(float).max))
+
+
 @dataclass(frozen=True, eq=False)
 class History:
     """What a training run recorded.
@@ -92,10 +95,10 @@ class _Recorder:
         changes = _relative_changes(_weights(net), self.initial_weights)
         self.weight_change += [(epoch, layer, change) for layer, change in enumerate(changes, start=1)]
 
-    def step(self, epoch: int, grads: Gradients, applied: list[np.ndarray], before: Network, after: Network) -> None:
+    def step(self, epoch: int, grads: Gradients, ln_norms: tuple[float, float], before: Network, after: Network) -> None:
         moved = float(np.max(_relative_changes(_weights(after), _weights(before))))
-        self.steps.append((len(self.steps) + 1, epoch, grads.cost, ln_global_norm(list(grads.log_params)) / LN10,
-                           ln_global_norm([LogArray.of(g) for g in applied]) / LN10, moved))
+        ln_before, ln_applied = ln_norms
+        self.steps.append((len(self.steps) + 1, epoch, grads.cost, ln_before / LN10, ln_applied / LN10, moved))
 
     def history(self, net: Network, stopped_early: bool) -> History:
         speeds = pd.DataFrame(self.speeds, columns=["epoch", "layer", "speed_log10"])
@@ -112,12 +115,17 @@ class _Recorder:
         )
 
 
-def _descend(net: Network, grads: Gradients, eta: float, clip, regularization, n: int) -> tuple[Network, list]:
-    applied = clip_gradients(list(grads.log_params), clip)
+def _descend(net: Network, grads: Gradients, eta: float, clip, regularization, n: int):
+    """One update; returns the new network and ln ‖g‖ before and after clipping."""
+    ln_before = ln_global_norm(list(grads.log_params))
+    applied = clip_gradients(list(grads.log_params), clip, ln_before)
+    # unclipped and inside float64, the applied gradient is the gradient; otherwise measure what was applied
+    unchanged = clip is None and ln_before < LN_FLOAT_MAX
+    ln_applied = ln_before if unchanged else ln_global_norm([LogArray.of(g) for g in applied])
     names = [name for name, _ in net.named_parameters()]
     new = [update(p, g, name in WEIGHT_NAMES, eta, regularization, n)
            for name, p, g in zip(names, net.parameters(), applied)]
-    return net.with_parameters(new), applied
+    return net.with_parameters(new), (ln_before, ln_applied)
 
 
 def _finite(net: Network) -> bool:
@@ -146,8 +154,8 @@ def train(net: Network, x, y, epochs: int, eta: float, batch_size: int | None = 
                 break
             for batch in _batches(n, batch_size, rng):
                 grads = full if isinstance(batch, slice) else backprop(net, x[batch], y[batch], cost)
-                new_net, applied = _descend(net, grads, eta, clip, regularization, n)
-                recorder.step(epoch, grads, applied, net, new_net)
+                new_net, ln_norms = _descend(net, grads, eta, clip, regularization, n)
+                recorder.step(epoch, grads, ln_norms, net, new_net)
                 net = new_net
                 if not _finite(net):
                     stopped_early = True
