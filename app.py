@@ -10,7 +10,7 @@ from dataclasses import replace
 import streamlit as st
 
 from gradviz.chain import CASES, ChainConfig, ChainReport, analyze_chain
-from gradviz.charts import (chain_factor_chart, chain_gradient_chart, clipping_chart, loss_chart, speeds_chart,
+from gradviz.charts import (MAX_LINES, chain_factor_chart, chain_gradient_chart, clipping_chart, loss_chart, speeds_chart,
                             through_time_chart, weight_change_chart)
 from gradviz.diagnostics import Checklist
 from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recurrent_gradients, train_chain,
@@ -26,6 +26,7 @@ from gradviz.urlstate import Param, encode_params, parse_params
 
 MAX_DEPTH = 10_000
 TRAINING_STORE_SIZE = 96
+VIEW_STORE_SIZE = 512
 CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
 NIELSEN_SUBTITLES = {
     "vanishing": "Nielsen's run: weights N(0, 1/n_in), biases N(0, 1)",
@@ -192,10 +193,26 @@ def settings_from(state) -> dict:
     }
 
 
-def show_chart(chart) -> None:
-    """An Altair chart at the column's width, in Vega-Lite's own theme: Streamlit's theme squeezes the plot
-    of a chart whose legend sits on top to a sliver."""
-    st.altair_chart(chart, width="stretch", theme=None)
+@st.cache_resource
+def view_store() -> BoundedStore:
+    """Chart specs and checklists by the settings they show, shared by every session: building and
+    validating 26 Altair charts is most of a rerun's time, and none changes for the same settings."""
+    return BoundedStore(VIEW_STORE_SIZE)
+
+
+def remembered(key: tuple, build):
+    """build(), computed once per key."""
+    value = view_store().get(key)
+    if value is None:
+        value = build()
+        view_store().put(key, value)
+    return value
+
+
+def show_chart(key: tuple, build) -> None:
+    """The Altair chart build() draws, at the column's width, its spec built once per key. Vega-Lite's own
+    theme: Streamlit's squeezes the plot of a chart whose legend sits on top to a sliver."""
+    st.vega_lite_chart(spec=remembered(key, lambda: build().to_dict()), width="stretch", theme=None)
 
 
 def offer_csv(label: str, make_table, *args, file_name: str) -> None:
@@ -213,18 +230,18 @@ def show_checklist(checklist: Checklist) -> None:
     st.markdown("\n".join(lines))
 
 
-def show_training(history: History, show_weights: bool = True, x_title: str = "epoch") -> None:
+def show_training(history: History, key: tuple, show_weights: bool = True, x_title: str = "epoch") -> None:
     st.markdown("**Loss**")
-    show_chart(loss_chart(history.loss, x_title))
+    show_chart(("loss", key), lambda: loss_chart(history.loss, x_title))
     if len(history.steps):
         st.markdown("**Gradient norm per update** (before clipping and applied)")
-        show_chart(clipping_chart(history.steps))
+        show_chart(("clipping", key), lambda: clipping_chart(history.steps))
     if show_weights:
         st.markdown("**How far each layer's weights moved**")
-        show_chart(weight_change_chart(history.weight_change))
+        show_chart(("weights", key), lambda: weight_change_chart(history.weight_change))
     if history.stopped_early:
         st.warning("The weights became NaN or infinite; training stopped there. See the checklist.")
-    show_checklist(history.symptoms)
+    show_checklist(remembered(("checklist", key), lambda: history.symptoms))
 
 
 def show_facts() -> None:
@@ -256,10 +273,10 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio,
               help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
     st.markdown("**|∂C/∂b_j| per layer** (log scale)")
-    show_chart(chain_gradient_chart(report.layers))
+    show_chart(("chain gradients", cfg), lambda: chain_gradient_chart(report.layers))
     title = factor_title(cfg.activation, gated)
     st.markdown(f"**Factors |{title}|** against 1/4 and 1 (log scale)")
-    show_chart(chain_factor_chart(report.layers, title))
+    show_chart(("chain factors", cfg), lambda: chain_factor_chart(report.layers, title))
     if report.overflow_layer is None:
         st.latex(chain_rule_latex(report))
         st.markdown(chain_story(report))
@@ -270,9 +287,11 @@ def show_chain_column(report: ChainReport, training: Training) -> None:
     offer_csv("Per-layer data", chain_table, report, file_name=f"gradviz_chain_{cfg.case}.csv")
     with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
         history = trained(train_chain, cfg, training)
-        st.markdown("**|∂C/∂b_j| per layer over the steps**")
-        show_chart(speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
-        show_training(history, x_title="step")
+        drawn = f" ({MAX_LINES} of the {cfg.depth} layers, evenly spaced)" if cfg.depth > MAX_LINES else ""
+        st.markdown(f"**|∂C/∂b_j| per layer over the steps**{drawn}")
+        show_chart(("chain speeds", cfg, training),
+                   lambda: speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
+        show_training(history, ("chain", cfg, training), x_title="step")
         offer_csv("Training history", history_table, history, file_name=f"gradviz_chain_{cfg.case}_training.csv")
 
 
@@ -310,8 +329,8 @@ def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool
     if reference is not None:
         reference = reference[reference["epoch"] <= training.epochs]
     st.markdown("**Speed of learning ‖∂C/∂b_l‖ per hidden layer** (log scale)")
-    show_chart(speeds_chart(hidden, reference))
-    show_training(history)
+    show_chart(("nielsen speeds", config, training, overlay), lambda: speeds_chart(hidden, reference))
+    show_training(history, ("nielsen", config, training))
     offer_csv("Speeds and loss per epoch", history_table, history, file_name=f"gradviz_nielsen_{config.case}.csv")
 
 
@@ -340,9 +359,9 @@ def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
     norms = gradients.log10_activation_grad_norms
     st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖ at initialization", ratio_text(norms[0], norms[-1]),
               help="How much of the gradient at the last step survives back to the first.")
-    show_chart(through_time_chart(norms))
+    show_chart(("through time", config), lambda: through_time_chart(norms))
     offer_csv("‖∂C/∂hₜ‖ per step", through_time_table, gradients, file_name=f"gradviz_rnn_{config.case}.csv")
-    show_training(history, show_weights=False, x_title="step")
+    show_training(history, ("rnn", config, training), show_weights=False, x_title="step")
     offer_csv("Training history", history_table, history, file_name=f"gradviz_rnn_{config.case}_training.csv")
 
 

@@ -122,12 +122,21 @@ def _layer_color(title: str) -> alt.Color:
 
 
 REFERENCE = "Nielsen's published run"
+MAX_LINES = 12
+MAX_EPOCHS_DRAWN = 400
+
+
+def _some_layers(speeds: pd.DataFrame) -> pd.DataFrame:
+    """At most MAX_LINES layers (evenly spaced, first and last kept) over at most MAX_EPOCHS_DRAWN epochs."""
+    layers = thin(pd.DataFrame({"layer": np.sort(speeds["layer"].unique())}), MAX_LINES)["layer"]
+    epochs = thin(pd.DataFrame({"epoch": np.sort(speeds["epoch"].unique())}), MAX_EPOCHS_DRAWN)["epoch"]
+    return speeds[speeds["layer"].isin(layers) & speeds["epoch"].isin(epochs)]
 
 
 def speeds_chart(speeds: pd.DataFrame, reference: pd.DataFrame | None = None, y_title: str = "‖∂C/∂b_l‖",
                  x_title: str = "epoch", layer_title: str = "hidden layer") -> alt.Chart:
     """Each layer's speed of learning over epochs, log scale; reference (same columns) overlaid dashed."""
-    frames = [speeds[np.isfinite(speeds["speed_log10"])].assign(source="this run")]
+    frames = [_some_layers(speeds[np.isfinite(speeds["speed_log10"])]).assign(source="this run")]
     if reference is not None:
         frames.append(reference.assign(speed_log10=np.log10(reference["speed"]), source=REFERENCE))
     data = pd.concat(frames, ignore_index=True).assign(
@@ -174,7 +183,7 @@ def clipping_chart(steps: pd.DataFrame) -> alt.Chart:
 
 def weight_change_chart(weight_change: pd.DataFrame) -> alt.Chart:
     """How far each layer's weights moved from their initial values by the end: ‖W − W₀‖ / ‖W₀‖, one dot a layer."""
-    last = weight_change[weight_change["epoch"] == weight_change["epoch"].max()]
+    last = thin(weight_change[weight_change["epoch"] == weight_change["epoch"].max()])
     data = last[np.isfinite(last["change"]) & (last["change"] > 0)].assign(
         change_log10=lambda d: np.log10(d["change"]), change_text=lambda d: [f"{100 * v:.3g} %" for v in d["change"]])
     return alt.Chart(data).mark_circle(size=90, color="#444").encode(
