@@ -13,6 +13,7 @@ cancellation, so a saturated neuron keeps its tiny true slope instead of 0:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -51,6 +52,17 @@ def log_tanh_prime(z: Array) -> Array:
     return np.log(4.0) - 2.0 * abs_z - 2.0 * np.log1p(np.exp(-2.0 * abs_z))
 
 
+def sigmoid_scalar(z: float) -> float:
+    """σ(z) for one Python float, by the same formula as sigmoid()."""
+    e = math.exp(-abs(z))
+    return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
+
+
+def relu_scalar(z: float) -> float:
+    """relu(z) for one Python float (NaN stays NaN)."""
+    return z if z > 0 or math.isnan(z) else 0.0
+
+
 def relu(z: Array) -> Array:
     """relu(z) = max(z, 0)."""
     return np.maximum(z, 0.0)
@@ -75,12 +87,13 @@ class Activation:
     prime: Callable[[Array], Array]
     log_prime: Callable[[Array], Array]
     max_slope: float
+    scalar: Callable[[float], float]
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_prime, log_sigmoid_prime, 0.25),
-    "tanh": Activation("tanh", np.tanh, tanh_prime, log_tanh_prime, 1.0),
-    "relu": Activation("relu", relu, relu_prime, log_relu_prime, 1.0),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_prime, log_sigmoid_prime, 0.25, sigmoid_scalar),
+    "tanh": Activation("tanh", np.tanh, tanh_prime, log_tanh_prime, 1.0, math.tanh),
+    "relu": Activation("relu", relu, relu_prime, log_relu_prime, 1.0, relu_scalar),
 }
 
 

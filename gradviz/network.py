@@ -385,6 +385,20 @@ def _row_log_mean(sign: Array, ln_mag: Array) -> tuple[Array, Array]:
     return mantissa, np.where(np.isfinite(top), shift, top)
 
 
+def _scalar_forward(w: Array, b: Array, acts: list[Activation], z: Array, g: Array, a: Array) -> None:
+    """The forward pass of a plain chain on one example, in Python floats (numpy's per-call cost on
+    one-element arrays is most of a 10,000-layer pass): fills z, g = a[1:] and a in place."""
+    a_l = float(a[0, 0])
+    z_values, a_values = [], []
+    for w_l, b_l, act in zip(w.tolist(), b.tolist(), acts):
+        z_l = w_l * a_l + b_l
+        a_l = act.scalar(z_l)
+        z_values.append(z_l)
+        a_values.append(a_l)
+    z[:, 0], g[:, 0] = z_values, a_values
+    a[1:, 0] = a_values
+
+
 def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
     """backprop for a chain of width-1 layers (plain or gated): the same equations, with the product of the
     local factors ∂a_l/∂a_{l−1} taken as one cumulative sum of logs over the layers instead of a loop."""
@@ -403,7 +417,9 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
     a = np.empty((depth + 1, len(x)))
     a[0] = x[:, 0]
     with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
-        for layer in range(depth):
+        if len(x) == 1 and not gated.any():
+            _scalar_forward(w, b, acts, z, g, a)
+        for layer in range(depth if len(x) > 1 or gated.any() else 0):
             z[layer] = w[layer] * a[layer] + b[layer]
             g[layer] = acts[layer].fn(z[layer])
             if gated[layer]:
@@ -442,7 +458,7 @@ def _chain_backprop(net: Network, x: Array, y: Array, cost: str) -> Gradients:
         mant_w, scale_w = _row_log_mean(sign_delta * sign_a_prev, ln_delta + ln_a_prev)
         if not gated.any():
             mant_b, scale_b, mant_w, scale_w = _prefer_plain_floats(
-                (mant_b, scale_b, mant_w, scale_w), w, [act.prime for act in acts], z, a, residual, cost)
+                (mant_b, scale_b, mant_w, scale_w), w, slope, a, residual, cost)
         grads = {"w": [LogArray(np.array([[m]]), float(s)) for m, s in zip(mant_w, scale_w)],
                  "b": [LogArray(np.array([m]), float(s)) for m, s in zip(mant_b, scale_b)]}
         if gated.any():
@@ -474,12 +490,11 @@ def _well_inside(values: Array) -> Array:
     return np.isfinite(values) & (magnitude >= PLAIN_FLOOR) & (magnitude <= 1 / PLAIN_FLOOR)
 
 
-def _prefer_plain_floats(log_form, w, primes, z, a, residual, cost):
+def _prefer_plain_floats(log_form, w, slope, a, residual, cost):
     """The chain's gradients as plain float products where float64 holds them well (so the exploding
     chain's 25 · 25 · 25 stays exact), the log-space form elsewhere."""
     mant_b, scale_b, mant_w, scale_w = log_form
-    factor = w[:, None] * np.array([prime(zl) for prime, zl in zip(primes, z)])
-    slope = factor / w[:, None] if np.all(w != 0) else np.array([prime(zl) for prime, zl in zip(primes, z)])
+    factor = w[:, None] * slope
     grad_a = np.empty_like(a)
     grad_a[-1] = residual / slope[-1] if cost == "cross_entropy" else residual  # CE: ∂C/∂a_L = (a − y)/σ'(z_L)
     grad_a[:-1] = grad_a[-1] * np.cumprod(factor[::-1], axis=0)[::-1]

@@ -192,3 +192,14 @@ def test_nan_propagates_without_warnings():
             assert np.isnan(fn(z)[0]), (name, fn.__name__)
     assert np.isnan(relu(z)[0])
     assert relu_prime(z)[0] == 0.0  # "1 where z > 0, else 0": NaN > 0 is False
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
+def test_scalar_forms_agree_with_the_array_forms(name):
+    from gradviz.activations import get_activation
+
+    act = get_activation(name)
+    z = np.concatenate([np.linspace(-50, 50, 2001), [0.0, -0.0, 1e-300, -1e-300, 800.0, -800.0, np.inf, -np.inf]])
+    # numpy's exp and the C library's may differ in the last place: at most one ulp apart
+    np.testing.assert_allclose([act.scalar(v) for v in z.tolist()], act.fn(z), rtol=4.5e-16, atol=0)
+    assert math.isnan(act.scalar(math.nan))
