@@ -73,7 +73,6 @@ def test_default_page_renders_every_chart_without_errors(server, page):
     assert all(drawn), f"charts without a drawn svg/canvas: {[i for i, ok in enumerate(drawn) if not ok]}"
 
 
-@pytest.mark.xfail(reason="query params not implemented yet", strict=False)
 def test_url_sets_the_sidebar(server, page):
     # The sidebar is drawn before the sections' training runs (about 30 s for ReLU networks on a fresh
     # cache), so only the widget is awaited, not the end of the run.
