@@ -86,14 +86,13 @@ class Activation:
     fn: Callable[[Array], Array]
     prime: Callable[[Array], Array]
     log_prime: Callable[[Array], Array]
-    max_slope: float
     scalar: Callable[[float], float]
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_prime, log_sigmoid_prime, 0.25, sigmoid_scalar),
-    "tanh": Activation("tanh", np.tanh, tanh_prime, log_tanh_prime, 1.0, math.tanh),
-    "relu": Activation("relu", relu, relu_prime, log_relu_prime, 1.0, relu_scalar),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_prime, log_sigmoid_prime, sigmoid_scalar),
+    "tanh": Activation("tanh", np.tanh, tanh_prime, log_tanh_prime, math.tanh),
+    "relu": Activation("relu", relu, relu_prime, log_relu_prime, relu_scalar),
 }
 
 

@@ -64,15 +64,6 @@ def magnitude_latex(log10_value: float, sign: float = 1.0, digits: int = 4) -> s
     return _render(log10_value, sign, digits, "-", SPECIAL_LATEX, r"{m} \times 10^{{{k}}}")
 
 
-def number_text(value: float, digits: int = 4) -> str:
-    """A plain float for a table or tooltip: 4 significant digits, NaN and ±∞ spelled out."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    return f"{value:.{digits}g}"
-
-
 def ratio_text(log10_numerator: float, log10_denominator: float) -> str:
     """|p| / |q| from their log10s, saying so when either is exactly 0 or not a number."""
     if math.isnan(log10_numerator) or math.isnan(log10_denominator):
