@@ -22,9 +22,9 @@ from gradviz.presets import STEEPEST_Z
 from gradviz.reference import NIELSEN_HIDDEN_LAYERS, nielsen_speeds
 from gradviz.remedies import L1, L2, ClipNorm, ClipValue
 from gradviz.training import History
-from gradviz.urlstate import Param, encode_params, parse_params
+from gradviz.settings import MAX_DEPTH, PAGE_SETTINGS
+from gradviz.urlstate import encode_params, parse_params
 
-MAX_DEPTH = 10_000
 TRAINING_STORE_SIZE = 96
 VIEW_STORE_SIZE = 512
 CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
@@ -93,43 +93,22 @@ def through_time_gradients(config: RecurrentConfig):
     return recurrent_gradients(config)
 
 
-SETTINGS = {
-    "depth": Param("int", 4, 1, MAX_DEPTH),
-    "a0": Param("float", 1.0, -10.0, 10.0),
-    "y": Param("float", 0.0, -10.0, 10.0),
-    "seed": Param("int", 0, 0, 2**31 - 1),
-    "relu": Param("bool", False),
-    "gating": Param("bool", False),
-    "forget_bias": Param("float", 3.0, -5.0, 10.0),
-    "clip": Param("bool", False),
-    "clip_by": Param("choice", "global norm", choices=("global norm", "value")),
-    "clip_threshold": Param("float", 1.0, 1e-3, 1e6),
-    "regularize": Param("bool", False),
-    "penalty": Param("choice", "L2", choices=("L2", "L1")),
-    "lmbda": Param("float", 5.0, 0.0, 100.0),
-    "steps": Param("int", 30, 1, 200),
-    "eta": Param("float", 0.1, 1e-4, 100.0),
-    "hidden": Param("int", 4, 1, 6),
-    "width": Param("int", 30, 5, 100),
-    "epochs": Param("int", 100, 1, 500),
-    "overlay": Param("bool", True),
-}
 
 
 def load_url_state() -> None:
     """On a session's first run, fill the widgets' state from the URL; say what was not usable."""
     if "url_notices" not in st.session_state:
-        values, notices = parse_params(st.query_params.to_dict(), SETTINGS)
+        values, notices = parse_params(st.query_params.to_dict(), PAGE_SETTINGS)
         st.session_state.update(values)
         st.session_state["url_notices"] = notices
-    for name, spec in SETTINGS.items():
+    for name, spec in PAGE_SETTINGS.items():
         st.session_state.setdefault(name, spec.default)
 
 
 def save_url_state() -> None:
     """Put every setting that differs from its default into the URL, so the link reopens this view."""
-    values = {name: st.session_state[name] for name in SETTINGS if name in st.session_state}
-    wanted = encode_params(values, SETTINGS)
+    values = {name: st.session_state[name] for name in PAGE_SETTINGS if name in st.session_state}
+    wanted = encode_params(values, PAGE_SETTINGS)
     if wanted != st.query_params.to_dict():
         st.query_params.from_dict(wanted)
 

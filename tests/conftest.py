@@ -213,3 +213,23 @@ def central_difference_one(net, x, y, cost: str, k: int, idx: tuple, h: float = 
         points.append(moved[k][idx])
         values.append(ref_cost(net.with_parameters(moved), x, y, cost))
     return (values[0] - values[1]) / (points[0] - points[1])
+
+
+def screen_texts(at) -> list[tuple[str, str]]:
+    """(where, text) for every piece of text on an AppTest page, chart tooltips included."""
+    from streamlit import dataframe_util
+
+    texts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "latex", "warning", "info", "error",
+                 "success", "exception"):
+        texts += [(kind, str(element.value)) for element in at.get(kind)]
+    for metric in at.metric:
+        texts += [("metric label", metric.label), ("metric", str(metric.value))]
+    texts += [("expander", expander.label) for expander in at.expander]
+    for chart in at.get("vega_lite_chart"):
+        for dataset in chart.proto.datasets:
+            frame = dataframe_util.convert_arrow_bytes_to_pandas_df(dataset.data.data)
+            for column in frame.columns:
+                if frame[column].dtype == object:
+                    texts += [(f"chart column {column}", str(v)) for v in frame[column]]
+    return texts

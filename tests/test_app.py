@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
+
+from conftest import screen_texts
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
@@ -35,24 +36,6 @@ def run_app(**query) -> AppTest:
 
 def assert_no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
-
-
-def screen_texts(at: AppTest) -> list[tuple[str, str]]:
-    """(where, text) for every piece of text on the page, chart tooltips included."""
-    texts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "latex", "warning", "info", "error",
-                 "success"):
-        texts += [(kind, str(element.value)) for element in at.get(kind)]
-    for metric in at.metric:
-        texts += [("metric label", metric.label), ("metric", str(metric.value))]
-    texts += [("expander", expander.label) for expander in at.expander]
-    for chart in at.get("vega_lite_chart"):
-        for dataset in chart.proto.datasets:
-            frame = dataframe_util.convert_arrow_bytes_to_pandas_df(dataset.data.data)
-            for column in frame.columns:
-                if frame[column].dtype == object:
-                    texts += [(f"chart column {column}", str(v)) for v in frame[column]]
-    return texts
 
 
 def assert_no_raw_nan_or_inf(at: AppTest) -> None:

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from gradviz.urlstate import Param, parse_params
+from conftest import screen_texts
+from gradviz.settings import PAGE_SETTINGS
+from gradviz.urlstate import parse_params
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 180
@@ -37,28 +38,7 @@ RAW_WORD = re.compile(r"\b(nan|inf|infinity)\b", re.IGNORECASE)
 # early-stop warning use for a blow-up ("a weight became NaN or infinite at update 3").
 PROSE = ("loss becomes NaN", "weights become NaN", "NaN or infinite")
 
-# A copy of app.SETTINGS (importing app.py would run the page outside AppTest).
-SETTINGS = {
-    "depth": Param("int", 4, 1, 10_000),
-    "a0": Param("float", 1.0, -10.0, 10.0),
-    "y": Param("float", 0.0, -10.0, 10.0),
-    "seed": Param("int", 0, 0, 2**31 - 1),
-    "relu": Param("bool", False),
-    "gating": Param("bool", False),
-    "forget_bias": Param("float", 3.0, -5.0, 10.0),
-    "clip": Param("bool", False),
-    "clip_by": Param("choice", "global norm", choices=("global norm", "value")),
-    "clip_threshold": Param("float", 1.0, 1e-3, 1e6),
-    "regularize": Param("bool", False),
-    "penalty": Param("choice", "L2", choices=("L2", "L1")),
-    "lmbda": Param("float", 5.0, 0.0, 100.0),
-    "steps": Param("int", 30, 1, 200),
-    "eta": Param("float", 0.1, 1e-4, 100.0),
-    "hidden": Param("int", 4, 1, 6),
-    "width": Param("int", 30, 5, 100),
-    "epochs": Param("int", 100, 1, 500),
-    "overlay": Param("bool", True),
-}
+SETTINGS = PAGE_SETTINGS
 
 
 def run_app(query: dict[str, str]) -> tuple[AppTest, float]:
@@ -68,24 +48,6 @@ def run_app(query: dict[str, str]) -> tuple[AppTest, float]:
     start = time.perf_counter()
     at.run()
     return at, time.perf_counter() - start
-
-
-def screen_texts(at: AppTest) -> list[tuple[str, str]]:
-    """(where, text) for every piece of text on the page, chart tooltips included."""
-    texts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "latex", "warning", "info", "error",
-                 "success", "exception"):
-        texts += [(kind, str(element.value)) for element in at.get(kind)]
-    for metric in at.metric:
-        texts += [("metric label", metric.label), ("metric", str(metric.value))]
-    texts += [("expander", expander.label) for expander in at.expander]
-    for chart in at.get("vega_lite_chart"):
-        for dataset in chart.proto.datasets:
-            frame = dataframe_util.convert_arrow_bytes_to_pandas_df(dataset.data.data)
-            for column in frame.columns:
-                if frame[column].dtype == object:
-                    texts += [(f"chart column {column}", str(v)) for v in frame[column]]
-    return texts
 
 
 def raw_nan_or_inf(at: AppTest) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Timings of gradviz on this machine, as a markdown table: `python -m gradviz.bench [--quick]`.
+"""Timings of gradviz on this machine, as a markdown table: `python scripts/bench.py [--quick]`.
 
 Run from the repository root (the app rows drive app.py through streamlit.testing). Each row is
 (what, settings, callable, target, repeats): the callable runs `repeats` times, timed with
@@ -24,7 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-import gradviz
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gradviz  # noqa: E402
 import gradviz.chain
 import gradviz.experiments
 import gradviz.explain
@@ -316,7 +318,7 @@ def git_version() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Measure every row and print the machine, the markdown table and any notes."""
-    parser = argparse.ArgumentParser(prog="python -m gradviz.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python scripts/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the maxima rows and Nielsen's 500-epoch run")
     args = parser.parse_args(argv)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
