@@ -1,373 +1,239 @@
-"""gradviz: the Streamlit page. Widgets become config objects, cached calls return results, charts go on screen."""
+"""gradviz: the Streamlit page. Widgets come from the settings table, jobs run on the shared job board,
+sections come back as blocks (gradviz.page.blocks) and each kind of block is one Streamlit call."""
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import OrderedDict
-from dataclasses import replace
+import os
+import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from threadpoolctl import threadpool_limits
 
-from gradviz.chain import CASES, ChainConfig, ChainReport, analyze_chain
-from gradviz.charts import (MAX_LINES, chain_factor_chart, chain_gradient_chart, clipping_chart, loss_chart, speeds_chart,
-                            through_time_chart, weight_change_chart)
-from gradviz.diagnostics import Checklist
-from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recurrent_gradients, train_chain,
-                                 train_nielsen, train_recurrent)
-from gradviz.explain import chain_rule_latex, chain_story, factor_title, percent, weight_probability_facts
-from gradviz.export import chain_table, history_table, through_time_table, to_csv
-from gradviz.formatting import magnitude_text, ratio_text
-from gradviz.presets import STEEPEST_Z
-from gradviz.reference import NIELSEN_HIDDEN_LAYERS, nielsen_speeds
-from gradviz.remedies import L1, L2, ClipNorm, ClipValue
-from gradviz.training import History
-from gradviz.settings import MAX_DEPTH, PAGE_SETTINGS
-from gradviz.urlstate import encode_params, parse_params
+from gradviz.datasets import DataUnavailable
+from gradviz.page import blocks as b
+from gradviz.page.i18n import LANGUAGES, Words, language_of
+from gradviz.page.jobboard import JobBoard
+from gradviz.page.jobs import BUDGET_SECONDS, section_cost
+from gradviz.page.precomputed import load_precomputed
+from gradviz.page.sections import SECTIONS
+from gradviz.page.settings import DEFAULTS, SETTINGS, TABLE, encode_url, parse_url, shown
+from gradviz.page.state import PageState
+from gradviz.page.store import ByteStore
+from gradviz.page.views import prepare
 
-TRAINING_STORE_SIZE = 96
-VIEW_STORE_SIZE = 512
-CASE_TITLES = {"vanishing": "Vanishing", "exploding": "Exploding"}
-NIELSEN_SUBTITLES = {
-    "vanishing": "Nielsen's run: weights N(0, 1/n_in), biases N(0, 1)",
-    "exploding": "weights 10× Nielsen's after layer 1, every z at 0 on the average digit",
-}
-VERDICT_COLORS = {"vanishing": "blue", "exploding": "red", "healthy": "green"}
+RESULT_BYTES = 200 * 2**20
+VIEW_BYTES = 100 * 2**20
+POLL_SECONDS = 0.1
+VERDICT_COLORS = {"gray": "gray", "red": "red", "orange": "orange", "blue": "blue", "green": "green"}
 
-st.set_page_config(page_title="gradviz: vanishing and exploding gradients", layout="wide")
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def chain_report(config: ChainConfig) -> ChainReport:
-    return analyze_chain(config)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def probability_facts() -> dict[str, float]:
-    return weight_probability_facts()
-
-
-class BoundedStore:
-    """A thread-safe least-recently-used dict holding at most `size` results."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-            return self.items.get(key)
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.items[key] = value
-            self.items.move_to_end(key)
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+st.set_page_config(page_title="gradviz", layout="wide")
 
 
 @st.cache_resource
-def training_store() -> BoundedStore:
-    """Training runs by settings, shared by every session. Not st.cache_data: a cached function may not
-    update a progress bar created outside it, and a deep chain or Nielsen's network trains for seconds."""
-    return BoundedStore(TRAINING_STORE_SIZE)
+def server() -> tuple[JobBoard, ByteStore]:
+    """Once per server: BLAS on one thread (two threads fighting over two busy cores made training 4–8×
+    slower), the job board with a worker per spare core, the shipped results of the default view and its
+    neighbours, and the store of drawn views."""
+    threadpool_limits(limits=1)
+    results = ByteStore(RESULT_BYTES)
+    for key, value in load_precomputed().items():
+        results.put(key, value)
+    board = JobBoard(max(1, (os.cpu_count() or 2) - 1), results)
+    return board, ByteStore(VIEW_BYTES)
 
 
-def trained(run, config, training: Training) -> History:
-    """run(config, training, progress), computed once per settings, with a progress bar while it runs."""
-    key = (run.__name__, config, training)
-    history = training_store().get(key)
-    if history is None:
-        bar = st.progress(0.0, text=f"Training {training.epochs} steps…")
-        history = run(config, training, lambda done: bar.progress(done, text=f"Training… {done:.0%}"))
-        training_store().put(key, history)
-        bar.empty()
-    return history
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def through_time_gradients(config: RecurrentConfig):
-    return recurrent_gradients(config)
-
-
+def query_pairs() -> list[tuple[str, str]]:
+    return [(key, value) for key in st.query_params for value in st.query_params.get_all(key)]
 
 
 def load_url_state() -> None:
-    """On a session's first run, fill the widgets' state from the URL; say what was not usable."""
-    if "url_notices" not in st.session_state:
-        values, notices = parse_params(st.query_params.to_dict(), PAGE_SETTINGS)
-        st.session_state.update(values)
-        st.session_state["url_notices"] = notices
-    for name, spec in PAGE_SETTINGS.items():
-        st.session_state.setdefault(name, spec.default)
+    """On a session's first run, fill the controls from the URL and count what could not be used."""
+    if "url_problems" in st.session_state:
+        return
+    reading = parse_url(query_pairs())
+    st.session_state.update(reading.values)
+    raw = getattr(get_script_run_ctx(), "query_string", "") or ""
+    st.session_state["url_dropped"] = bool(raw) and not query_pairs()
+    st.session_state["url_problems"] = reading.problems
+    st.session_state["lang"] = reading.lang or language_of(st.context.locale)
+    st.session_state["lang_in_url"] = reading.lang is not None
 
 
-def save_url_state() -> None:
-    """Put every setting that differs from its default into the URL, so the link reopens this view."""
-    values = {name: st.session_state[name] for name in PAGE_SETTINGS if name in st.session_state}
-    wanted = encode_params(values, PAGE_SETTINGS)
-    if wanted != st.query_params.to_dict():
+def save_url_state(values: dict) -> None:
+    """Only what differs from the defaults, and the language once a visitor chose it, so a link reopens this view."""
+    lang = st.session_state["lang"] if st.session_state.get("lang_in_url") else None
+    wanted = encode_url(values, lang)
+    if wanted != dict(query_pairs()) or len(query_pairs()) != len(wanted):
         st.query_params.from_dict(wanted)
 
 
-def sidebar_settings() -> dict:
-    """The sidebar's widgets (keyed by their URL names), read into config objects."""
-    sb = st.sidebar
-    sb.header("The chain")
-    sb.number_input("Depth L (layers)", min_value=1, max_value=MAX_DEPTH, step=1, key="depth",
-                    help="Number of single-neuron layers in the chain; the article uses 4.")
-    sb.number_input("Input a₀", min_value=-10.0, max_value=10.0, step=0.1, key="a0")
-    sb.number_input("Target y", min_value=-10.0, max_value=10.0, step=0.1, key="y",
-                    help="The cost is C = ½(a_L − y)², so ∂C/∂a_L = a_L − y.")
-    sb.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",
-                    help="Seed of numpy's default_rng for every random draw on the page.")
-    sb.header("Remedies")
-    sb.toggle("ReLU instead of sigmoid", key="relu",
-              help="Every hidden neuron uses relu(z) = max(z, 0): slope 1 for z > 0, else 0.")
-    if sb.toggle("LSTM-style gating", key="gating", help="An additive cell path across layers: a_l = f⊙a_{l−1} + i⊙act(z_l)."):
-        sb.slider("Forget-gate bias b_f", -5.0, 10.0, step=0.5, key="forget_bias",
-                  help="f = σ(b_f) in every gated layer (gate weights start at 0); i = σ(0) = 0.5.")
-    if sb.toggle("Gradient clipping", key="clip", help="Acts on training: caps each update's gradient."):
-        sb.radio("Clip by", ["global norm", "value"], horizontal=True, key="clip_by")
-        sb.number_input("Threshold", min_value=1e-3, max_value=1e6, format="%.3g", key="clip_threshold")
-    if sb.toggle("Weight regularization", key="regularize", help="Acts on training: decays the weights (not the biases)."):
-        sb.radio("Penalty", ["L2", "L1"], horizontal=True, key="penalty")
-        sb.number_input("λ", min_value=0.0, max_value=100.0, format="%.3g", key="lmbda")
-    sb.header("Training")
-    sb.slider("Steps (chain and RNN)", 1, 200, key="steps")
-    sb.number_input("Learning rate η", min_value=1e-4, max_value=100.0, format="%.4g", key="eta")
-    sb.header("Nielsen's network")
-    sb.slider("Hidden layers", 1, 6, key="hidden")
-    sb.slider("Neurons per hidden layer", 5, 100, key="width")
-    sb.slider("Epochs", 1, 500, key="epochs", help="Nielsen ran 500.")
-    sb.toggle("Overlay Nielsen's published curves", key="overlay",
-              help="His runs with 2, 3 or 4 hidden layers of 30 neurons (MIT licence).")
-    return settings_from(st.session_state)
+def choose_language(words: Words) -> Words:
+    options = list(LANGUAGES)
+    st.segmented_control(words("page.language"), options, key="lang", format_func={"en": "English", "zh": "中文"}.get,
+                         on_change=lambda: st.session_state.update(lang_in_url=True), label_visibility="collapsed")
+    if st.session_state.get("lang") not in LANGUAGES:
+        st.session_state["lang"] = "en"
+    return Words(st.session_state["lang"])
 
 
-def settings_from(state) -> dict:
-    """Config objects from the widgets' values."""
-    activation = "relu" if state["relu"] else "sigmoid"
-    forget_bias = float(state["forget_bias"]) if state["gating"] else None
-    clip = None
-    if state["clip"]:
-        threshold = float(state["clip_threshold"])
-        clip = ClipNorm(threshold) if state["clip_by"] == "global norm" else ClipValue(threshold)
-    regularization = None
-    if state["regularize"]:
-        regularization = L2(float(state["lmbda"])) if state["penalty"] == "L2" else L1(float(state["lmbda"]))
-    seed = int(state["seed"])
-    return {
-        "chain": ChainConfig(depth=int(state["depth"]), a0=float(state["a0"]), y=float(state["y"]), seed=seed,
-                             activation=activation, forget_bias=forget_bias),
-        "training": Training(int(state["steps"]), float(state["eta"]), clip, regularization),
-        "nielsen": NielsenConfig(n_hidden=int(state["hidden"]), width=int(state["width"]), seed=seed,
-                                 activation=activation, forget_bias=forget_bias),
-        "nielsen_training": Training(int(state["epochs"]), 0.1, clip, regularization),
-        "recurrent": RecurrentConfig(seed=seed, activation="relu" if state["relu"] else "tanh", forget_bias=forget_bias),
-        "overlay": bool(state["overlay"]),
-    }
+def control(setting, words: Words, where) -> None:
+    """The widget of one settings row, keyed by its URL name."""
+    label, help_text = words(setting.label_key), words(setting.help_key)
+    kind = setting.widget
+    if kind == "toggle":
+        where.toggle(label, key=setting.name, help=help_text)
+    elif kind == "number":
+        step = setting.step if setting.step is not None else (1 if setting.kind == "int" else None)
+        where.number_input(label, min_value=setting.low, max_value=setting.high, step=step, format=setting.fmt,
+                           key=setting.name, help=help_text)
+    elif kind == "slider":
+        where.slider(label, setting.low, setting.high, step=setting.step, key=setting.name, help=help_text)
+    elif kind in ("radio", "select", "segmented"):
+        option = {"choice": setting.choices}["choice"]
+        fmt = (lambda v: words(f"page.section.{v}")) if setting.name == "section" else \
+            (lambda v, name=setting.name: words(f"settings.{name}.{v}"))
+        if kind == "radio":
+            where.radio(label, option, key=setting.name, help=help_text, format_func=fmt, horizontal=True)
+        elif kind == "select":
+            where.selectbox(label, option, key=setting.name, help=help_text, format_func=fmt)
+        else:
+            where.segmented_control(label, option, key=setting.name, help=help_text, format_func=fmt,
+                                    selection_mode="single", required=True)
 
 
-@st.cache_resource
-def view_store() -> BoundedStore:
-    """Chart specs and checklists by the settings they show, shared by every session: building and
-    validating 26 Altair charts is most of a rerun's time, and none changes for the same settings."""
-    return BoundedStore(VIEW_STORE_SIZE)
+def controls(words: Words) -> dict:
+    """Every control from the settings table: the section and the four remedies on top, the rest in the sidebar."""
+    values = {name: st.session_state.get(name, default) for name, default in DEFAULTS.items()}
+    control(SETTINGS["section"], words, st)
+    toggles = [s for s in TABLE if s.place == "top" and s.name != "section"]
+    for column, setting in zip(st.columns(len(toggles)), toggles):
+        control(setting, words, column)
+    groups: dict[str, list] = {}
+    for setting in TABLE:
+        if setting.place != "top":
+            groups.setdefault(setting.place, []).append(setting)
+    for group, settings in groups.items():
+        visible = [s for s in settings if shown(s, values)]
+        if visible:
+            st.sidebar.subheader(words(f"settings.group.{group}"))
+            for setting in visible:
+                control(setting, words, st.sidebar)
+    return {name: st.session_state.get(name, default) for name, default in DEFAULTS.items()}
 
 
-def remembered(key: tuple, build):
-    """build(), computed once per key."""
-    value = view_store().get(key)
-    if value is None:
-        value = build()
-        view_store().put(key, value)
-    return value
+def draw(block) -> None:
+    """One block, one Streamlit call."""
+    if isinstance(block, b.Heading):
+        (st.header if block.level == 2 else st.subheader)(block.text)
+    elif isinstance(block, b.Text):
+        st.markdown(block.markdown)
+    elif isinstance(block, b.Caption):
+        st.caption(block.text)
+    elif isinstance(block, b.Latex):
+        st.latex(block.tex)
+    elif isinstance(block, b.Metric):
+        st.metric(block.label, block.value, help=block.help)
+    elif isinstance(block, b.Metrics):
+        for column, metric in zip(st.columns(len(block.items)), block.items):
+            with column:
+                draw(metric)
+    elif isinstance(block, b.Chart):
+        if block.note:
+            st.caption(block.note)
+        st.vega_lite_chart(spec=block.spec, width="stretch", theme=None)
+    elif isinstance(block, b.Notice):
+        {"info": st.info, "warning": st.warning, "error": st.error}[block.kind](block.text)
+    elif isinstance(block, b.Columns):
+        for column, blocks in zip(st.columns(len(block.columns), gap="large"), block.columns):
+            with column:
+                draw_all(blocks)
+    elif isinstance(block, b.Expander):
+        with st.expander(block.label, expanded=block.expanded):
+            draw_all(block.blocks)
+    elif isinstance(block, b.Download):
+        st.download_button(block.label, block.make, file_name=block.file_name, mime="text/csv", on_click="ignore",
+                           key=block.file_name)
+    elif isinstance(block, b.Code):
+        st.code(block.text, language=block.language)
+    elif isinstance(block, b.Checklist):
+        color = VERDICT_COLORS[block.verdict_kind]
+        st.markdown(f":{color}-background[{block.verdict}]\n\n" + "\n".join(f"- {line}" for line in block.lines))
 
 
-def show_chart(key: tuple, build) -> None:
-    """The Altair chart build() draws, at the column's width, its spec built once per key. Vega-Lite's own
-    theme: Streamlit's squeezes the plot of a chart whose legend sits on top to a sliver."""
-    st.vega_lite_chart(spec=remembered(key, lambda: build().to_dict()), width="stretch", theme=None)
+def draw_all(blocks) -> None:
+    for block in blocks:
+        draw(block)
 
 
-def offer_csv(label: str, make_table, *args, file_name: str) -> None:
-    """A download button whose CSV is built only when clicked (a deep chain's history has millions of rows)."""
-    st.download_button(f"⬇ {label} (CSV)", lambda: to_csv(make_table(*args)), file_name=file_name,
-                       mime="text/csv", on_click="ignore", key=file_name)
+def wait_for(tasks: dict, board: JobBoard, words: Words, what: str) -> None:
+    """Touch the section's tasks until they are done, with their progress at the top of the section."""
+    status = st.empty()
+    while not all(task.done for task in tasks.values()):
+        for task in tasks.values():
+            task.touch()
+        waiting = [t for t in tasks.values() if t.state == "queued"]
+        running = [t for t in tasks.values() if t.state == "running"]
+        if running:
+            fraction = min(1.0, max(t.fraction for t in running))
+            status.progress(fraction, text=words("page.budget.running", what=what, percent=f"{fraction:.0%}"))
+        elif waiting:
+            status.progress(0.0, text=words("page.budget.queued", ahead=min(board.ahead(t) for t in waiting)))
+        time.sleep(POLL_SECONDS)
+    status.empty()
 
 
-def show_checklist(checklist: Checklist) -> None:
-    verdict = checklist.verdict
-    lines = [f"**Symptom checklist** · verdict: :{VERDICT_COLORS[verdict]}[**{verdict}**]"]
-    for symptom in checklist:
-        state = ":orange[**⚠ yes**]" if symptom.present else ":gray[✓ no]"
-        lines.append(f"- {symptom.name}: {state} ({symptom.evidence})")
-    st.markdown("\n".join(lines))
+def seconds_text(seconds: float, words: Words) -> str:
+    if seconds < 90:
+        return words("page.budget.seconds", value=f"{seconds:.0f}")
+    return words("page.budget.minutes", value=f"{seconds / 60:.0f}")
 
 
-def show_training(history: History, key: tuple, show_weights: bool = True, x_title: str = "epoch") -> None:
-    st.markdown("**Loss**")
-    show_chart(("loss", key), lambda: loss_chart(history.loss, x_title))
-    if len(history.steps):
-        st.markdown("**Gradient norm per update** (before clipping and applied)")
-        show_chart(("clipping", key), lambda: clipping_chart(history.steps))
-    if show_weights:
-        st.markdown("**How far each layer's weights moved**")
-        show_chart(("weights", key), lambda: weight_change_chart(history.weight_change))
-    if history.stopped_early:
-        st.warning("The weights became NaN or infinite; training stopped there. See the checklist.")
-    show_checklist(remembered(("checklist", key), lambda: history.symptoms))
-
-
-def show_facts() -> None:
-    facts = probability_facts()
-    cols = st.columns(4)
-    cols[0].metric("σ'(0), the largest slope", "1/4", help="σ'(z) = σ(z)(1 − σ(z)) peaks at z = 0.")
-    cols[1].metric("P(|w| < 1), w ~ N(0, 1)", percent(facts["abs_w_below_1"]),
-                   help="Nielsen's condition for |w σ'(z)| < 1/4.")
-    cols[2].metric("P(|w| < 1/4), the article's misprint", percent(facts["abs_w_below_quarter"]),
-                   help="The article says N(0, 1) weights usually satisfy |w| < 1/4; they do only this often.")
-    cols[3].metric("P(|w σ'(z)| < 1/4)", percent(facts["factor_below_quarter"]),
-                   help="For w, b ~ N(0, 1) and a neuron input a = 0.5: z = w·a + b. Computed by numerical integration.")
-
-
-def chain_subtitle(cfg: ChainConfig) -> str:
-    neurons = ("ReLU" if cfg.activation == "relu" else "sigmoid") + (" gated" if cfg.forget_bias is not None else "")
-    if cfg.case == "vanishing":
-        return f"{neurons} neurons, wⱼ and bⱼ drawn from N(0, 1) · seed {cfg.seed}"
-    return f"{neurons} neurons, every wⱼ = 100, every zⱼ = {STEEPEST_Z[cfg.activation]:g}"
-
-
-def show_chain_column(report: ChainReport, training: Training) -> None:
-    cfg = report.config
-    gated = cfg.forget_bias is not None
-    st.subheader(CASE_TITLES[cfg.case])
-    st.caption(chain_subtitle(cfg))
-    grad_b = report.layers["grad_b_log10"]
-    ratio = ratio_text(grad_b.iloc[0], grad_b.iloc[-1]) if report.overflow_layer is None else "not computable"
-    st.metric("|∂C/∂b₁| / |∂C/∂b_L|", ratio,
-              help="How much faster (> 1) or slower (< 1) the first bias learns than the last.")
-    st.markdown("**|∂C/∂b_j| per layer** (log scale)")
-    show_chart(("chain gradients", cfg), lambda: chain_gradient_chart(report.layers))
-    title = factor_title(cfg.activation, gated)
-    st.markdown(f"**Factors |{title}|** against 1/4 and 1 (log scale)")
-    show_chart(("chain factors", cfg), lambda: chain_factor_chart(report.layers, title))
-    if report.overflow_layer is None:
-        st.latex(chain_rule_latex(report))
-        st.markdown(chain_story(report))
-    else:
-        st.warning(f"The forward pass overflows float64 at layer {report.overflow_layer}: the activations grow "
-                   "past 10³⁰⁸ (ReLU has no ceiling, and each gated layer adds f·a to the cell), so no gradient can "
-                   "be computed from there on. That is an exploding forward pass; shorten the chain or lower a₀.")
-    offer_csv("Per-layer data", chain_table, report, file_name=f"gradviz_chain_{cfg.case}.csv")
-    with st.expander(f"Trained: {training.epochs} steps of gradient descent, η = {training.eta:g}", expanded=True):
-        history = trained(train_chain, cfg, training)
-        drawn = f" ({MAX_LINES} of the {cfg.depth} layers, evenly spaced)" if cfg.depth > MAX_LINES else ""
-        st.markdown(f"**|∂C/∂b_j| per layer over the steps**{drawn}")
-        show_chart(("chain speeds", cfg, training),
-                   lambda: speeds_chart(history.speeds, y_title="|∂C/∂b_j|", x_title="step", layer_title="layer"))
-        show_training(history, ("chain", cfg, training), x_title="step")
-        offer_csv("Training history", history_table, history, file_name=f"gradviz_chain_{cfg.case}_training.csv")
-
-
-def show_chain_section(settings: dict) -> None:
-    st.header("1 · The chain: one neuron per layer")
-    st.markdown(r"Each layer holds one neuron: $z_j = w_j a_{j-1} + b_j$, $a_j = \sigma(z_j)$, cost "
-                r"$C = \tfrac12 (a_L - y)^2$. Backpropagation multiplies one factor per layer:")
-    st.latex(r"\frac{\partial C}{\partial b_1} = \sigma'(z_1)\, w_2\sigma'(z_2)\, w_3\sigma'(z_3) \cdots "
-             r"w_L\sigma'(z_L)\, \frac{\partial C}{\partial a_L}")
-    show_facts()
-    for column, case in zip(st.columns(2, gap="large"), CASES):
-        with column:
-            show_chain_column(chain_report(replace(settings["chain"], case=case)), settings["training"])
-
-
-def nielsen_reference(config: NielsenConfig):
-    if config.width == 30 and config.n_hidden in NIELSEN_HIDDEN_LAYERS:
-        return nielsen_speeds(config.n_hidden)
-    return None
-
-
-def show_nielsen_column(config: NielsenConfig, training: Training, overlay: bool) -> None:
-    st.subheader(CASE_TITLES[config.case])
-    st.caption(NIELSEN_SUBTITLES[config.case])
-    history = trained(train_nielsen, config, training)
-    hidden = history.speeds[history.speeds["layer"] <= config.n_hidden]
-    first = hidden[hidden["epoch"] == 0]["speed_log10"].to_numpy()
-    cols = st.columns(2)
-    cols[0].metric("Layer 1 / last hidden, epoch 0", ratio_text(first[0], first[-1]),
-                   help="Ratio of the first hidden layer's speed to the last hidden layer's, at initialization.")
-    growth = (first[0] - first[-1]) / max(len(first) - 1, 1)
-    cols[1].metric("Growth per layer, backwards", magnitude_text(growth) if math.isfinite(growth) else "undefined",
-                   help="Geometric mean of ‖∂C/∂b_l‖ / ‖∂C/∂b_{l+1}‖ over the hidden layers at epoch 0.")
-    reference = nielsen_reference(config) if overlay and config.case == "vanishing" else None
-    if reference is not None:
-        reference = reference[reference["epoch"] <= training.epochs]
-    st.markdown("**Speed of learning ‖∂C/∂b_l‖ per hidden layer** (log scale)")
-    show_chart(("nielsen speeds", config, training, overlay), lambda: speeds_chart(hidden, reference))
-    show_training(history, ("nielsen", config, training))
-    offer_csv("Speeds and loss per epoch", history_table, history, file_name=f"gradviz_nielsen_{config.case}.csv")
-
-
-def show_nielsen_section(settings: dict) -> None:
-    st.header("2 · Learning speed per layer: Nielsen's experiment")
-    config, training = settings["nielsen"], settings["nielsen_training"]
-    regularization = training.regularization or L2(5.0)
-    hidden = "ReLU hidden layers and a sigmoid output" if config.activation == "relu" else "sigmoid layers"
-    gated = ", gated hidden layers" if config.forget_bias is not None else ""
-    st.markdown(f"A network {config.sizes} ({hidden}{gated}) learns 1,000 real MNIST digits by full-batch gradient descent "
-                f"(cross-entropy, η = 0.1, {type(regularization).__name__} λ = {regularization.lmbda:g}"
-                f"{'' if training.regularization else ', Nielsen’s setting'}). The speed of a layer is the norm of "
-                "its bias gradient ‖∂C/∂b_l‖ over the training set, as in Nielsen's figures.")
-    if settings["overlay"] and nielsen_reference(config) is None:
-        st.info("Nielsen published curves for 2, 3 or 4 hidden layers of 30 neurons; pick one of those to overlay them.")
-    for column, case in zip(st.columns(2, gap="large"), CASES):
-        with column:
-            show_nielsen_column(replace(config, case=case), training, settings["overlay"])
-
-
-def show_recurrent_column(config: RecurrentConfig, training: Training) -> None:
-    gradients, history = through_time_gradients(config), trained(train_recurrent, config, training)
-    st.subheader(CASE_TITLES[config.case])
-    cell = "the LSTM-style cell" if config.forget_bias is not None else f"hₜ = {config.activation}(W hₜ₋₁ + b)"
-    st.caption(f"{cell}, recurrent weights {config.scale:g} · N(0, 1/n), n = {config.width}, T = {config.steps}")
-    norms = gradients.log10_activation_grad_norms
-    st.metric("‖∂C/∂h₀‖ / ‖∂C/∂h_T‖ at initialization", ratio_text(norms[0], norms[-1]),
-              help="How much of the gradient at the last step survives back to the first.")
-    show_chart(("through time", config), lambda: through_time_chart(norms))
-    offer_csv("‖∂C/∂hₜ‖ per step", through_time_table, gradients, file_name=f"gradviz_rnn_{config.case}.csv")
-    show_training(history, ("rnn", config, training), show_weights=False, x_title="step")
-    offer_csv("Training history", history_table, history, file_name=f"gradviz_rnn_{config.case}_training.csv")
-
-
-def show_recurrent_section(settings: dict) -> None:
-    st.header("3 · Through time: a recurrent network")
-    st.markdown(r"Backpropagation through time unrolls an RNN into a deep network whose layers share one weight "
-                r"matrix $W$: the gradient reaching step $t$ has passed $T - t$ times through the same Jacobian, so "
-                r"it shrinks or grows geometrically with $W$'s scale. The RNN reads its input once, as $h_0$, and "
-                r"the loss reads $h_T$: $C = \tfrac12\lVert h_T - y\rVert^2$. In the checklist, layer $l$ is step $l$.")
-    for column, case in zip(st.columns(2, gap="large"), CASES):
-        with column:
-            show_recurrent_column(replace(settings["recurrent"], case=case), settings["training"])
+def show_section(name: str, state: PageState, words: Words) -> None:
+    board, views = server()
+    section = SECTIONS[name]
+    view_key = (name, state.values, words.lang)
+    view = views.get(view_key)
+    if view is None:
+        jobs = section.jobs(state)
+        cost = section_cost({k: j for k, j in jobs.items() if j.key not in board.store})
+        approved = st.session_state.get("approved") == (name, state.values)
+        if cost > BUDGET_SECONDS and not approved:
+            st.info(words("page.budget.offer", seconds=seconds_text(cost, words), what=words(section.what),
+                          budget=seconds_text(BUDGET_SECONDS, words)))
+            if st.button(words("page.budget.run"), key="run"):
+                st.session_state["approved"] = (name, state.values)
+                st.rerun()
+            return
+        tasks = {key: board.request(job) for key, job in jobs.items()}
+        wait_for(tasks, board, words, words(section.what))
+        failed = [t for t in tasks.values() if t.state == "failed"]
+        if failed:
+            key = "page.data.unavailable" if any(isinstance(t.error, DataUnavailable) for t in failed) else "page.failed"
+            st.warning(words(key))
+            return
+        view = prepare(section.render(state, {key: task.result for key, task in tasks.items()}, words))
+        views.put(view_key, view)
+    draw_all(view)
 
 
 def main() -> None:
-    st.title("Vanishing and exploding gradients")
-    st.markdown("Why deep networks are hard to train, after chapter 5 of Michael Nielsen's "
-                "*Neural Networks and Deep Learning*: the same backpropagation that shrinks the gradient "
-                "layer after layer can also blow it up. Move the knobs in the sidebar.")
     load_url_state()
-    for notice in st.session_state["url_notices"]:
-        st.warning(notice, icon="🔗")
-    settings = sidebar_settings()
-    save_url_state()
-    show_chain_section(settings)
-    show_nielsen_section(settings)
-    show_recurrent_section(settings)
+    words = Words(st.session_state["lang"])
+    title, language = st.columns([5, 1], vertical_alignment="bottom")
+    with language:
+        words = choose_language(words)
+    with title:
+        st.title(words("page.title"))
+    st.markdown(words("page.intro", nielsen_en="http://neuralnetworksanddeeplearning.com/chap5.html",
+                      nielsen_zh="https://github.com/zhanggyb/nndl"))
+    if st.session_state["url_dropped"]:
+        st.warning(words("page.url.dropped"))
+    elif st.session_state["url_problems"]:
+        st.warning(words("page.url.notice", count=st.session_state["url_problems"]))
+    values = controls(words)
+    save_url_state(values)
+    show_section(values["section"], PageState.of(values), words)
 
 
 main()

@@ -1,26 +1,23 @@
-"""gradviz: vanishing and exploding gradients, simulated in plain numpy."""
+"""gradviz: vanishing and exploding gradients, simulated in plain numpy.
+
+The engine (gradviz.engine), training with the remedies and the symptom checklist (gradviz.training), the
+experiments behind each section of the page (gradviz.experiments) and the page's words, charts and
+settings (gradviz.page) — no Streamlit anywhere in the package.
+"""
 
 from gradviz import datasets
-from gradviz.network import Gate, Gradients, Network, backprop, forward, forward_trace
-from gradviz.presets import nielsen_network, seed_exploding, seed_vanishing
-from gradviz.remedies import L1, L2, ClipNorm, ClipValue
-from gradviz.training import History, train
+from gradviz.engine.backprop import Gradients, backprop, forward, forward_trace
+from gradviz.engine.initializations import SCHEMES, initialize
+from gradviz.engine.layers import Gate
+from gradviz.engine.network import Network
+from gradviz.experiments.chain import ChainConfig, analyze_chain, exploding_chain, vanishing_chain
+from gradviz.experiments.nielsen import nielsen_network
+from gradviz.training.descent import Training, train
+from gradviz.training.diagnostics import Checklist
+from gradviz.training.diagnostics import check_symptoms as diagnose
+from gradviz.training.history import History
+from gradviz.training.remedies import L1, L2, ClipNorm, ClipValue, Remedies
 
-__all__ = [
-    "ClipNorm",
-    "ClipValue",
-    "Gate",
-    "Gradients",
-    "History",
-    "L1",
-    "L2",
-    "Network",
-    "backprop",
-    "datasets",
-    "forward",
-    "forward_trace",
-    "nielsen_network",
-    "seed_exploding",
-    "seed_vanishing",
-    "train",
-]
+# The chains' older names, kept for notebooks that use them.
+seed_exploding = exploding_chain
+seed_vanishing = vanishing_chain

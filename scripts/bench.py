@@ -1,349 +1,372 @@
-"""Timings of gradviz on this machine, as a markdown table: `python scripts/bench.py [--quick]`.
+"""Same-run speed ratios of gradviz against plain numpy and PyTorch: `python scripts/bench.py [--quick] [--suite]
+[--profile]`.
 
-Run from the repository root (the app rows drive app.py through streamlit.testing). Each row is
-(what, settings, callable, target, repeats): the callable runs `repeats` times, timed with
-time.perf_counter, and the table shows the median. --quick skips the rows at the sliders' maxima and
-Nielsen's 500-epoch run. Streamlit and PyTorch are imported only by the rows that need them, so
-importing gradviz never imports either; PyTorch is optional (its rows are skipped without it).
+Each row runs gradviz and a plain implementation of the same computation (scripts/baselines.py) in one process:
+first one untimed call of each, whose results must agree (asserted once per row, to 1e-12 relative; the notes
+under the table say how closely they did), then `repeats` timed samples of each side, interleaved gradviz,
+baseline, gradviz, baseline, … so a change of machine load hits both sides (a sample is as many back-to-back calls
+as fill about 0.1 s; gc.collect() runs, untimed, before each). The table shows the median times and
+ratio = median gradviz / median baseline (in brackets: the range of the ratios of adjacent pairs); the target is
+the largest acceptable ratio. BLAS runs on one thread for every side (the *_NUM_THREADS variables below, set
+before numpy loads, and threadpoolctl around everything), and PyTorch on one thread (torch.set_num_threads(1)).
+
+--quick skips the slow rows (Nielsen's 200 epochs, the T = 1000 RNNs). --suite adds the wall time of the README's
+`python -m pytest -q`, run in the checkout holding the imported gradviz, with the caller's environment.
+--profile adds a pyinstrument summary of the gradviz side of every row. The ratios are same-run numbers, so they
+mean something on a busy machine too; the absolute times and the suite's time do not (the load is printed).
+
+Which gradviz is measured: PYTHONPATH's, else this repository's (PYTHONPATH=/path/to/checkout python scripts/bench.py).
+Only gradviz's public API is used: train, backprop, Network, nielsen_network, seed_exploding, L2, datasets.mnist_1k,
+and to check the results: Network.weights/.biases, History.network/.speeds/.steps and
+Gradients.nabla_w/.nabla_b/.log10_bias_norms/.log10_activation_grad_norms. A row is one Row(...) in ROWS.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
 import os
-import platform
-import statistics
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
-import numpy as np
+CALLER_ENV = dict(os.environ)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from functools import partial  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # after PYTHONPATH, so PYTHONPATH chooses the gradviz
+
+import baselines  # noqa: E402  (scripts/baselines.py, next to this file)
 import gradviz  # noqa: E402
-import gradviz.chain
-import gradviz.experiments
-import gradviz.explain
-from gradviz.chain import CASES, ChainConfig, analyze_chain
-from gradviz.datasets import mnist_1k
-from gradviz.experiments import (NielsenConfig, RecurrentConfig, Training, recurrent_gradients, train_chain,
-                                 train_nielsen, train_recurrent)
+from gradviz.datasets import mnist_1k  # noqa: E402
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-SGD_SIZES = [784, 30, 30, 30, 10]
-TORCH_ROWS = ("SGD epoch, PyTorch, default threads", "SGD epoch, PyTorch, 1 thread")
+TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
-class Relative:
-    """A target that is a fraction of the fastest of other rows' medians (gradviz ≤ 0.5 × PyTorch)."""
+class Sides:
+    """The two timed callables of a row, and check(gradviz result, baseline result) -> note, raising if they disagree."""
 
-    rows: tuple[str, ...]
-    factor: float
+    gradviz: Callable[[], object]
+    baseline: Callable[[], object]
+    check: Callable[[object, object], str]
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: run() is timed `repeats` times; setup(), if given, runs untimed before each."""
+    """One line of the table. prepare() runs untimed and builds the inputs and the two sides."""
 
     what: str
     settings: str
-    run: Callable[[], object]
-    target: float | Relative | None
-    repeats: int
-    setup: Callable[[], object] | None = None
+    baseline: str
+    prepare: Callable[[], Sides]
+    target: float | None        # the largest acceptable ratio gradviz / baseline; None: measured, no target
+    repeats: int = 7
+    slow: bool = False          # skipped by --quick
 
 
-def both_cases(compute: Callable[[str], object]) -> Callable[[], None]:
-    """A callable computing a section's two columns, vanishing and exploding, as the page does."""
-    return lambda: [compute(case) for case in CASES]
+# --- reading what gradviz returns ---------------------------------------------------
+
+def initial(net) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """([W_1, …, W_L], [b_1, …, b_L]) of a gradviz.Network, as plain arrays for a baseline to start from."""
+    return [np.array(w) for w in net.weights], [np.array(b) for b in net.biases]
 
 
-def section_rows(maxima: bool) -> list[Row]:
-    """The page's four sections (both columns each), at the defaults or at the sliders' maxima."""
-    depth, steps, hidden, width, epochs = (10_000, 200, 6, 100, 500) if maxima else (4, 30, 4, 30, 100)
-    repeats = 1 if maxima else 5
-    train, nielsen_training = Training(steps, 0.1), Training(epochs, 0.1)
-    sizes = NielsenConfig(n_hidden=hidden, width=width).sizes
-    label = "maxima" if maxima else "defaults"
-
-    def recurrent(case: str):
-        cfg = RecurrentConfig(case=case)
-        return recurrent_gradients(cfg), train_recurrent(cfg, train)
-
-    return [
-        Row("1 · chain analysis", f"{label}: depth {depth}, both cases",
-            both_cases(lambda case: analyze_chain(ChainConfig(case=case, depth=depth))), None, repeats),
-        Row("1 · chain training", f"{label}: depth {depth}, {steps} steps, η 0.1, both cases",
-            both_cases(lambda case: train_chain(ChainConfig(case=case, depth=depth), train)), None, repeats),
-        Row("2 · Nielsen training", f"{label}: {sizes}, {epochs} epochs, both cases",
-            both_cases(lambda case: train_nielsen(NielsenConfig(case=case, n_hidden=hidden, width=width),
-                                                  nielsen_training)), None, repeats),
-        Row("3 · RNN gradients + training", f"{label}: T 50, {steps} steps, η 0.1, both cases",
-            both_cases(recurrent), None, repeats),
-    ]
+def parameters(net) -> list[np.ndarray]:
+    """[W_1, …, W_L, b_1, …, b_L] of a gradviz.Network."""
+    return [np.asarray(p) for p in (*net.weights, *net.biases)]
 
 
-# The functions whose results app.py caches; counting their calls shows whether a rerun recomputed.
-COUNTED = {gradviz.chain: ["analyze_chain"], gradviz.explain: ["weight_probability_facts"],
-           gradviz.experiments: ["train_chain", "train_nielsen", "recurrent_gradients", "train_recurrent"]}
+def batch_losses(history) -> np.ndarray:
+    """The loss on each update's batch, before the update, recorded by gradviz.train."""
+    return history.steps["loss"].to_numpy()
 
 
-@contextmanager
-def counting_calls(calls: dict[str, int]):
-    """Wrap the computations app.py caches so each call adds 1 to calls[name]; app.py re-imports
-    them on every script run, so it picks the wrappers up."""
-    originals = [(module, name, getattr(module, name)) for module, names in COUNTED.items() for name in names]
-
-    def counted(name, fn):
-        @functools.wraps(fn)  # app.py keys its store by the function's __name__
-        def wrapper(*args, **kwargs):
-            calls[name] = calls.get(name, 0) + 1
-            return fn(*args, **kwargs)
-        return wrapper
-
-    for module, name, fn in originals:
-        setattr(module, name, counted(name, fn))
-    try:
-        yield calls
-    finally:
-        for module, name, fn in originals:
-            setattr(module, name, fn)
+def recorded_speeds(history) -> np.ndarray:
+    """log10 ‖∂C/∂b_l‖ recorded by gradviz.train, shape (epochs + 1, layers)."""
+    return history.speeds.pivot(index="epoch", columns="layer", values="speed_log10").to_numpy()
 
 
-class AppFlipper:
-    """app.py under streamlit.testing.v1.AppTest, flipping one sidebar toggle per rerun.
+# --- agreement ---------------------------------------------------------------------------------------------
 
-    Every flip records which cached computations ran again: after a cold_from() setup all of them
-    must (else the clear missed a cache); once warm() has cached both states, none may. "Cold" means
-    Streamlit's caches are empty; the Python process stays warm (imports, gradviz's lru_cached MNIST),
-    as on a running Streamlit server.
-    """
-
-    def __init__(self, toggle: str = "relu"):
-        self.toggle = toggle
-        self.app = None
-        self.cold = False
-        self.warmed = False
-        self.cold_calls: list[dict[str, int]] = []
-        self.warm_calls: list[dict[str, int]] = []
-
-    def _run(self) -> dict[str, int]:
-        calls: dict[str, int] = {}
-        with counting_calls(calls):
-            self.app.run()
-        if self.app.exception:
-            raise RuntimeError(f"app.py raised: {[e.value for e in self.app.exception]}")
-        return calls
-
-    def _start(self) -> None:
-        if self.app is None:
-            from streamlit.testing.v1 import AppTest
-            self.app = AppTest.from_file(str(APP), default_timeout=3600)
-            self._run()
-
-    def cold_from(self, start: bool) -> Callable[[], None]:
-        """A setup: put the toggle at `start` (an untimed rerun if it is not there), then
-        st.cache_data.clear() and st.cache_resource.clear() (the latter drops app.py's store of training runs)."""
-        def setup():
-            import streamlit as st
-            self._start()
-            if self.app.toggle(key=self.toggle).value != start:
-                self.flip()
-            st.cache_data.clear()
-            st.cache_resource.clear()
-            self.cold = True
-        return setup
-
-    def warm(self) -> None:
-        """Flip there and back once (first call only), so both states of the toggle are cached."""
-        self._start()
-        if not self.warmed:
-            self.flip()
-            self.flip()
-            self.warmed = True
-
-    def flip(self) -> None:
-        """Flip the toggle and rerun the script, recording which cached computations ran again."""
-        self._start()
-        widget = self.app.toggle(key=self.toggle)
-        widget.set_value(not widget.value)
-        calls = self._run()
-        if self.cold:
-            self.cold_calls.append(calls)
-        elif self.warmed:
-            self.warm_calls.append(calls)
-        self.cold = False
-
-    def notes(self) -> list[str]:
-        """What the counted calls say about the caches: cleared completely (cold), hit (warm)."""
-        expected = {name for names in COUNTED.values() for name in names}
-        notes = []
-        for calls in self.cold_calls:
-            missed = sorted(expected - set(calls))
-            notes.append(f"cold flip recomputed {dict(sorted(calls.items()))}"
-                         + (f"; NOT recomputed (a cache survived the clear): {missed}" if missed else
-                            ": every cached computation, so the clear emptied every cache app.py uses"))
-        for calls in self.warm_calls:
-            notes.append(f"warm flip recomputed {calls}: NOT served from the cache" if calls else
-                         "warm flip recomputed nothing: every result came from the cache")
-        return sorted(set(notes))
+def agree(what: str, ours, theirs, logs: bool = False) -> str:
+    """Assert that gradviz's arrays `ours` match the baseline's `theirs`: ‖a − b‖ / ‖b‖ ≤ TOLERANCE for every pair,
+    or, for logarithms (logs=True), |a − b| / max(1, |b|) ≤ TOLERANCE entry by entry. Returns the note."""
+    worst, exact = 0.0, True
+    for a, b in zip(ours, theirs, strict=True):
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        if a.shape != b.shape:
+            raise AssertionError(f"{what}: shapes {a.shape} and {b.shape}")
+        exact &= bool(np.array_equal(a, b))
+        diff = np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))) if logs else \
+            np.linalg.norm(a - b) / max(np.linalg.norm(b), np.finfo(float).tiny)
+        worst = max(worst, float(diff))
+    if not worst <= TOLERANCE:  # a raise, not an assert: python -O must not skip it
+        raise AssertionError(f"{what} disagree: max relative difference {worst:.2e} > {TOLERANCE:g}")
+    return f"{what}: {'bit-for-bit equal' if exact else f'max relative difference {worst:.1e}'}"
 
 
-def app_rows(flipper: AppFlipper) -> list[Row]:
-    """Rerun time of app.py after flipping the flipper's toggle, with cleared and with warm caches."""
-    if not APP.exists():
-        return []
-    settings = f"AppTest, page at defaults, toggle {flipper.toggle!r}"
-    cleared = "; st.cache_data and st.cache_resource cleared first"
-    return [
-        Row("app rerun after a toggle, cold cache", f"{settings} off → on{cleared}",
-            flipper.flip, 0.150, 3, setup=flipper.cold_from(False)),
-        Row("app rerun after a toggle, cold cache", f"{settings} on → off (back to defaults){cleared}",
-            flipper.flip, 0.150, 3, setup=flipper.cold_from(True)),
-        Row("app rerun after a toggle, warm cache", f"{settings} flipped both ways; both states cached",
-            flipper.flip, 0.050, 6, setup=flipper.warm),
-    ]
+# --- the rows -------------------------------------------------------------------------------------------------
+
+SGD_SIZES, NIELSEN_SIZES = [784, 30, 30, 30, 10], [784, 30, 30, 30, 30, 10]
 
 
-def sgd_epoch_gradviz() -> Callable[[], object]:
-    """One epoch of gradviz.train: mini-batches of 10, η 0.1, cross-entropy, on mnist_1k()."""
+def sgd_epoch(baseline: str) -> Sides:
+    """One epoch (100 updates) of gradviz.train against the same updates in plain numpy or PyTorch."""
     x, y = mnist_1k()
     net = gradviz.nielsen_network(SGD_SIZES, seed=0)
-    return lambda: gradviz.train(net, x, y, epochs=1, eta=0.1, batch_size=10, cost="cross_entropy")
+    weights, biases = initial(net)
+    order = np.random.default_rng(0).permutation(len(x))  # train's first-epoch batches with seed=0
+    run = partial(gradviz.train, net, x, y, epochs=1, eta=0.1, batch_size=10, cost="cross_entropy", seed=0)
+    if baseline == "numpy":
+        return Sides(run, partial(baselines.sgd_epoch, weights, biases, x, y, order, 0.1, 10),
+                     lambda h, wb: agree("W, b after the epoch", parameters(h.network), [*wb[0], *wb[1]]))
+
+    def check(history, result):
+        params, losses = result
+        return "; ".join([agree("W, b after the epoch", parameters(history.network), [*params[::2], *params[1::2]]),
+                          agree("the 100 batch losses", [batch_losses(history)], [losses])])
+    return Sides(run, baselines.torch_sgd_epoch(weights, biases, x, y, order, 0.1, 10), check)
 
 
-def sgd_epoch_torch(threads: int | None = None) -> Callable[[], object] | None:
-    """The same epoch in idiomatic PyTorch on the CPU (float32, autograd, optim.SGD), or None without torch.
-
-    threads: torch.set_num_threads for the epoch (restored after it); None keeps torch's default.
-    """
-    try:
-        import torch
-        from torch import nn
-    except ImportError:
-        return None
-    x, y = (torch.tensor(np.asarray(a), dtype=torch.float32) for a in mnist_1k())
-    torch.manual_seed(0)
-    layers = []
-    for n_in, n_out in zip(SGD_SIZES[:-1], SGD_SIZES[1:]):
-        layers += [nn.Linear(n_in, n_out), nn.Sigmoid()]
-    model = nn.Sequential(*layers[:-1])  # logits out; the sigmoid is inside the loss
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    loss_fn = nn.BCEWithLogitsLoss(reduction="sum")  # Σ over outputs and rows; / batch below
-
-    def epoch():
-        default = torch.get_num_threads()
-        torch.set_num_threads(threads or default)
-        for batch in torch.randperm(len(x)).split(10):
-            optimizer.zero_grad()
-            loss = loss_fn(model(x[batch]), y[batch]) / len(batch)
-            loss.backward()
-            optimizer.step()
-        torch.set_num_threads(default)
-
-    return epoch
+def full_set_gradient() -> Sides:
+    """The record gradviz.train adds to every epoch: ‖∂C/∂b_l‖ over the 1,000 digits (one full-set backprop)."""
+    x, y = mnist_1k()
+    net = gradviz.nielsen_network(SGD_SIZES, seed=0)
+    return Sides(partial(gradviz.backprop, net, x, y, "cross_entropy"),
+                 partial(baselines.full_set_bias_norms, *initial(net), x, y),
+                 lambda g, norms: agree("log10 ‖∂C/∂b_l‖", [g.log10_bias_norms], [np.log10(norms)], logs=True))
 
 
-def engine_rows(quick: bool) -> list[Row]:
-    """SGD against PyTorch, Nielsen's 500-epoch run and the 10,000-deep exploding chain."""
-    rows = []
-    if sgd_epoch_torch() is not None:
-        import torch
-        settings = f"{SGD_SIZES}, batch 10, η 0.1, BCE-with-logits, float32, torch {torch.__version__}"
-        rows += [Row(TORCH_ROWS[0], f"{settings}, {torch.get_num_threads()} threads (torch default)", sgd_epoch_torch(),
-                     None, 7),
-                 Row(TORCH_ROWS[1], f"{settings}, 1 thread (steadier on a busy machine)", sgd_epoch_torch(threads=1),
-                     None, 7)]
-    rows.append(Row("SGD epoch, gradviz.train", f"{SGD_SIZES}, batch 10, η 0.1, cross-entropy, mnist_1k",
-                    sgd_epoch_gradviz(), Relative(TORCH_ROWS, 0.5), 7))
-    if not quick:
-        rows.append(Row("Nielsen 500 epochs", "NielsenConfig() (vanishing, [784, 30×4, 10]), Training(epochs=500)",
-                        lambda: train_nielsen(NielsenConfig(), Training(epochs=500)), 3.0, 1))
-    rows.append(Row("exploding chain backprop", "backprop(*seed_exploding(10000), [[0.0]])",
-                    lambda: gradviz.backprop(*gradviz.seed_exploding(10_000), [[0.0]]), 0.100, 7))
-    return rows
+def nielsen_full_batch(epochs: int = 200) -> Sides:
+    """Nielsen's learning-speed run: full batch, η 0.1, L2 λ 5.0, recording ‖∂C/∂b_l‖ every epoch."""
+    x, y = mnist_1k()
+    net = gradviz.nielsen_network(NIELSEN_SIZES, seed=0)
+
+    def check(history, result):
+        weights, biases, norms = result
+        return "; ".join([agree(f"W, b after {epochs} epochs", parameters(history.network), [*weights, *biases]),
+                          agree(f"log10 ‖∂C/∂b_l‖ at epochs 0..{epochs}", [recorded_speeds(history)],
+                                [np.log10(norms)], logs=True)])
+    return Sides(partial(gradviz.train, net, x, y, epochs=epochs, eta=0.1, cost="cross_entropy",
+                         regularization=gradviz.L2(5.0)),
+                 partial(baselines.full_batch_l2, *initial(net), x, y, epochs, 0.1, 5.0), check)
 
 
-def all_rows(quick: bool, flipper: AppFlipper) -> list[Row]:
-    """Every row of the table, in order; --quick drops the maxima rows and the 500-epoch run."""
-    return section_rows(False) + ([] if quick else section_rows(True)) + app_rows(flipper) + engine_rows(quick)
+def exploding_chain(depth: int = 10_000) -> Sides:
+    """The article's chain, w_j = 100 and b_j = −100·a_{j−1} (every z_j = 0), backprop of C = ½(a_L − 0)²."""
+    net, x = gradviz.seed_exploding(depth)
+    w, b, a = [100.0] * depth, [], 1.0  # the baseline builds the chain from the article's recipe, not from net
+    for _ in range(depth):
+        b.append(-100.0 * a)
+        a = 1.0 / (1.0 + math.exp(-(100.0 * a + b[-1])))
+    return Sides(partial(gradviz.backprop, net, x, [[0.0]]),
+                 partial(baselines.chain_log10_bias_grads, w, b, 1.0, 0.0),
+                 lambda g, logs: agree("log10 |∂C/∂b_j|", [g.log10_bias_norms], [logs], logs=True))
 
 
-def measure(row: Row) -> float:
-    """Median seconds of row.run() over row.repeats runs (setup untimed)."""
-    times = []
+def rnn_bptt(steps: int, width: int, scale: float, batch: int = 8, seed: int = 0) -> Sides:
+    """h_t = tanh(W h_{t−1} + b), W = scale·N(0, 1/n), b ~ N(0, 0.1²), h_0 ~ N(0, 1), y ~ U(−½, ½) (the page's setup)."""
+    rng = np.random.default_rng(seed)
+    w = scale * rng.standard_normal((width, width)) / np.sqrt(width)
+    b = 0.1 * rng.standard_normal(width)
+    h0, y = rng.standard_normal((batch, width)), rng.uniform(-0.5, 0.5, (batch, width))
+    net = gradviz.Network([w], [b], "tanh", unroll=steps)
+
+    def check(g, result):
+        grad_w, grad_b, norms = result
+        # np.linalg.norm squares the entries: norms below ~1e-154 come out 0 (or inexact), above ~1e154 inf
+        kept = (norms > 1e-150) & (norms < 1e150)
+        lost = f"; the baseline's ‖∂C/∂h_t‖ is lost (0 or inf) for {np.sum(~kept)} of {steps + 1} steps" \
+            if not kept.all() else ""
+        return "; ".join([agree("∂C/∂W, ∂C/∂b", [g.nabla_w[0], g.nabla_b[0]], [grad_w, grad_b]),
+                          agree("log10 ‖∂C/∂h_t‖", [np.asarray(g.log10_activation_grad_norms)[kept]],
+                                [np.log10(norms[kept])], logs=True)]) + lost
+    return Sides(partial(gradviz.backprop, net, h0, y, "quadratic"),
+                 partial(baselines.bptt, w, b, h0, y, steps), check)
+
+
+NUMPY, TORCH = "plain numpy", "PyTorch float64, 1 thread"
+ROWS = [
+    Row("SGD epoch", f"{SGD_SIZES}, batch 10, η 0.1, cross-entropy, mnist_1k; gradviz.train(epochs=1) with its "
+        "records vs the 100 updates alone", NUMPY, partial(sgd_epoch, "numpy"), 2.5),
+    Row("SGD epoch", f"{SGD_SIZES}, batch 10, η 0.1, cross-entropy, mnist_1k; gradviz.train(epochs=1) with its "
+        "records vs the 100 updates alone", TORCH, partial(sgd_epoch, "torch"), 0.5),
+    Row("full-set gradient", f"{SGD_SIZES}, 1,000 digits: the ‖∂C/∂b_l‖ record gradviz.train takes before each "
+        "epoch and after the last", NUMPY, full_set_gradient, None),
+    Row("Nielsen full batch", f"{NIELSEN_SIZES}, 200 epochs, η 0.1, L2 λ 5.0, cross-entropy, recording "
+        "‖∂C/∂b_l‖ per epoch", NUMPY, nielsen_full_batch, 1.2, repeats=3, slow=True),
+    Row("exploding chain backprop", "seed_exploding(10000), y = 0, quadratic cost", NUMPY, exploding_chain, 3.0),
+    *[Row("RNN backprop through time", f"T {steps}, width {width}, scale {scale} "
+          f"({'vanishing' if scale < 1 else 'exploding'}), batch 8, tanh, quadratic",
+          NUMPY, partial(rnn_bptt, steps, width, scale), 2.0, repeats=7 if steps < 1000 else 5, slow=steps >= 1000)
+      for steps in (50, 1000) for width in (16, 32) for scale in (0.5, 3.0)],
+]
+
+
+# --- measuring --------------------------------------------------------------------------------------------------
+
+def timed(fn: Callable[[], object], number: int) -> float:
+    """Seconds per call of fn, over `number` back-to-back calls."""
+    gc.collect()  # the garbage of one side is not collected on the other's clock
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+def measure(row: Row, sample: float = 0.1) -> tuple[str, list[float], list[float]]:
+    """(agreement note, gradviz times, baseline times): one untimed call of each, whose results are checked, then
+    `repeats` interleaved samples of each side, a sample being enough back-to-back calls to last about `sample` s."""
+    sides = row.prepare()
+    note = sides.check(sides.gradviz(), sides.baseline())  # also the warm-up
+    numbers = [max(1, round(sample / timed(fn, 1))) for fn in (sides.gradviz, sides.baseline)]
+    ours, theirs = [], []
     for _ in range(row.repeats):
-        if row.setup is not None:
-            row.setup()
+        ours.append(timed(sides.gradviz, numbers[0]))
+        theirs.append(timed(sides.baseline, numbers[1]))
+    return note, ours, theirs
+
+
+def profile(row: Row, seconds: float = 1.0, top: int = 8) -> str:
+    """Where the gradviz side spends its time (pyinstrument, called until `seconds` have passed): the functions
+    with the most time inside them and the most time in their own code, as percentages of the whole."""
+    from pyinstrument import Profiler
+    fn, calls = row.prepare().gradviz, 0
+    profiler = Profiler(interval=0.0005)
+    with profiler:
         start = time.perf_counter()
-        row.run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        while time.perf_counter() - start < seconds:
+            fn()
+            calls += 1
+    root = profiler.last_session.root_frame()
+    inside, own = Counter(), Counter()
+
+    def walk(frame, stack: frozenset) -> None:
+        name = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
+        own[name] += frame.total_self_time
+        inside[name] += 0.0 if name in stack else frame.time  # recursion counted once
+        for child in frame.children:
+            if not child.is_synthetic:
+                walk(child, stack | {name})
+    walk(root, frozenset())
+    names = {n for n, _ in inside.most_common(top) + own.most_common(top) if "bench.py:" not in n}
+    return "\n".join([f"{calls} calls, {seconds_text(root.time / calls)} each; % of the time: inside | own code"] +
+                      [f"  {100 * inside[n] / root.time:5.1f} | {100 * own[n] / root.time:5.1f}  {n}"
+                       for n in sorted(names, key=lambda n: -inside[n])])
 
 
 def seconds_text(seconds: float) -> str:
-    """1.23 ms, 45.6 ms, 1.23 s: three significant digits."""
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
-def target_text(row: Row, median: float, medians: dict[str, float]) -> tuple[str, str, str]:
-    """(target, met?, ratio note) of a row measured at `median`, given the medians of the rows before it."""
-    if row.target is None:
-        return "—", "—", ""
-    if isinstance(row.target, Relative):
-        target = f"≤ {row.target.factor:g} × PyTorch (its faster row)"
-        ratios = {name: median / medians[name] for name in row.target.rows if name in medians}
-        if not ratios:
-            return target, "— (no torch)", ""
-        listed = ", ".join(f"{ratio:.2f} vs {name.removeprefix('SGD epoch, ')}" for name, ratio in ratios.items())
-        return target, "yes" if max(ratios.values()) <= row.target.factor else "**no**", f"; gradviz/torch {listed}"
-    return f"≤ {seconds_text(row.target)}", "yes" if median <= row.target else "**no**", ""
+def table_line(row: Row, ours: list[float], theirs: list[float]) -> str:
+    mine, base = statistics.median(ours), statistics.median(theirs)
+    ratio, pairs = mine / base, [a / b for a, b in zip(ours, theirs)]
+    target, met = ("—", "—") if row.target is None else (f"≤ {row.target:g}×", "yes" if ratio <= row.target else "**no**")
+    return (f"| {row.what} | {row.settings} | {seconds_text(mine)} | {seconds_text(base)} ({row.baseline}) | "
+            f"{ratio:.2f}× ({min(pairs):.2f}–{max(pairs):.2f}; median of {row.repeats}) | {target} | {met} |")
 
 
-def git_version() -> str:
-    """`git describe --always --dirty` of the checkout holding gradviz, or "unknown commit"."""
+def suite_line(target: float = 150.0) -> str:
+    """The README's test command, timed once in the checkout holding the imported gradviz."""
+    root = Path(gradviz.__file__).resolve().parents[1]
+    env = {**CALLER_ENV, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), CALLER_ENV.get("PYTHONPATH")]))}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=root, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    summary = (done.stdout.strip().splitlines() or ["no output"])[-1]
+    return (f"| test suite | `python -m pytest -q` in {root} ({summary}; exit {done.returncode}) | {seconds_text(wall)} | — | — "
+            f"| ≤ {target:g} s (idle machine) | {'yes' if wall <= target and done.returncode == 0 else '**no**'} |")
+
+
+def records_note(medians: dict[tuple[str, str], tuple[float, float]]) -> str | None:
+    """How much of gradviz's SGD epoch its two full-set records take (from two rows, so only roughly)."""
+    if ("SGD epoch", NUMPY) not in medians or ("full-set gradient", NUMPY) not in medians:
+        return None
+    (epoch, updates), record = medians[("SGD epoch", NUMPY)], medians[("full-set gradient", NUMPY)][0]
+    return (f"SGD epoch: gradviz.train(epochs=1) also runs two full-set backprops for its ‖∂C/∂b_l‖ record (before the "
+            f"epoch and after it; {seconds_text(record)} each in the full-set row). The ratio above keeps them, as the page "
+            f"pays them; without them the 100 updates (with their per-update records) take ≈ {seconds_text(epoch - 2 * record)},"
+            f" ≈ {(epoch - 2 * record) / updates:.1f}× plain numpy (rows measured seconds apart, so roughly). "
+            "A run of many epochs pays one full-set backprop per epoch.")
+
+
+def load_text() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def git_version(root: Path) -> str:
     try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=APP.parent, capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown commit"
     except (OSError, subprocess.SubprocessError):
         return "unknown commit"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Measure every row and print the machine, the markdown table and any notes."""
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/bench.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the maxima rows and Nielsen's 500-epoch run")
+    parser.add_argument("--quick", action="store_true", help="skip the slow rows")
+    parser.add_argument("--suite", action="store_true", help="also time the test suite (minutes)")
+    parser.add_argument("--profile", action="store_true", help="profile the gradviz side of every row")
     args = parser.parse_args(argv)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"gradviz bench{' --quick' if args.quick else ''} at {git_version()}: {platform.machine()}, "
-          f"{os.cpu_count()} CPUs (load average {load} at start), Python {platform.python_version()}, "
-          f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n")
-    lines = ["| what | settings | median time | target | met? |", "| --- | --- | --- | --- | --- |"]
-    medians: dict[str, float] = {}
-    flipper = AppFlipper("relu")
-    for row in all_rows(args.quick, flipper):
-        print(f"measuring {row.what} ({row.settings}) ×{row.repeats} …", file=sys.stderr, flush=True)
-        try:
-            medians[row.what] = median = measure(row)
-        except Exception as error:  # one broken row must not lose the others
-            lines.append(f"| {row.what} | {row.settings} | failed: {type(error).__name__}: {error} | — | — |")
-        else:
-            target, met, extra = target_text(row, median, medians)
-            runs = "1 run" if row.repeats == 1 else f"median of {row.repeats}"
-            lines.append(f"| {row.what} | {row.settings} | {seconds_text(median)} ({runs}{extra}) | {target} | {met} |")
-        print(lines[-1], file=sys.stderr, flush=True)
+    root = Path(gradviz.__file__).resolve().parents[1]
+    try:
+        import torch
+    except ImportError:  # PyTorch is not a dependency: its row then fails, the others run
+        torch = None
+    else:
+        torch.set_num_threads(1)
+    lines = ["| what | settings | gradviz | baseline | ratio | target | met? |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    notes, profiles, failed, medians = [], [], False, {}
+    with threadpool_limits(limits=1):
+        pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
+        print(f"gradviz at {root} ({git_version(root)}); {platform.machine()}, {os.cpu_count()} CPUs, Python "
+              f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__ if torch else 'missing'}"
+              f"\nthreads: {pools} (threadpoolctl), torch {torch.get_num_threads() if torch else '-'}"
+              f"\nload average (1, 5, 15 min) at the start: {load_text()}\n")
+        for row in [r for r in ROWS if not (args.quick and r.slow)]:
+            print(f"measuring {row.what} ({row.settings}) vs {row.baseline} …", file=sys.stderr, flush=True)
+            try:
+                note, ours, theirs = measure(row)
+            except Exception as error:  # a broken or disagreeing row must not lose the others
+                failed = True
+                reason = f"{type(error).__name__}: {error}".replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {row.what} | {row.settings} | failed: {reason} | "
+                             f"({row.baseline}) | — | {'—' if row.target is None else f'≤ {row.target:g}×'} | **no** |")
+            else:
+                lines.append(table_line(row, ours, theirs))
+                medians[(row.what, row.baseline)] = (statistics.median(ours), statistics.median(theirs))
+                notes.append(f"{row.what} ({row.settings.split(';')[0]}) vs {row.baseline}: {note}")
+                if args.profile and not any(text.startswith(f"{row.what} ({row.settings.split(';')[0]})")
+                                            for text in profiles):
+                    profiles.append(f"{row.what} ({row.settings.split(';')[0]}):\n{profile(row)}")
+            print(lines[-1], file=sys.stderr, flush=True)
+    if args.suite:
+        print("running the test suite …", file=sys.stderr, flush=True)
+        lines.append(suite_line())
     print("\n".join(lines))
-    print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    for note in flipper.notes():
-        print(f"- {note}")
+    print(f"\nload average (1, 5, 15 min) at the end: {load_text()}\n\nAgreement, checked once per row before timing:")
+    print("\n".join(f"- {note}" for note in notes))
+    if records_note(medians):
+        print(f"\nNote. {records_note(medians)}")
+    if profiles:
+        print("\nWhere the gradviz side spends its time (pyinstrument; its per-call hook inflates code that makes many "
+              "small Python calls):\n\n" + "\n\n".join(profiles))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The engine: scaled numbers, activations, costs, layers, the network and backpropagation."""

@@ -1,0 +1,219 @@
+"""Numbers beyond float64's range: a float mantissa times 2^e, with an integer exponent e.
+
+    value = mantissa · 2^exponent
+
+The exponent is a Python int (one for the whole array) or an int64 array of shape (rows, 1) (one per row
+of a batch), or of the mantissa's shape (one per entry, as activations' slopes come). Rescaling by a power of two is exact (np.ldexp, np.frexp), so wherever float64 can hold the
+values, a computation on mantissas is bit for bit the plain float computation: 25 · 25 · 25 stays exactly
+15625. Beyond that range nothing overflows or underflows: 25^9999 is a mantissa and an exponent, and so is
+a saturated slope σ'(1000) = e^-1000.
+
+Invariant kept by `normalized`: every row's largest |mantissa| lies in [2^-LIMIT, 2^LIMIT] (or the row is
+exactly 0, or not finite), so squares and sums of squares of mantissas never overflow or underflow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+LIMIT = 400
+HIGH = 2.0**LIMIT
+LOW = 2.0**-LIMIT
+LN2 = math.log(2.0)
+LOG10_2 = math.log10(2.0)
+SQUARE_RANGE = (2.0 ** (-2 * LIMIT - 100), 2.0 ** (2 * LIMIT + 100))
+# The largest |exponent| a single entry takes (from_log): 2^-(2^44) is 10^-5.3e12, a sigmoid slope at |z| ≈ 1.2e13.
+EXPONENT_LIMIT = 2**44
+
+
+@dataclass(frozen=True, eq=False)
+class Scaled:
+    """mantissa · 2^exponent; exponent an int or an int64 array (rows, 1)."""
+
+    mantissa: np.ndarray
+    exponent: int | np.ndarray = 0
+
+    @property
+    def value(self) -> np.ndarray:
+        """The plain float64 value: exact where representable, ±inf past ~1.8e308, 0 (or subnormal) below."""
+        if isinstance(self.exponent, int) and self.exponent == 0:
+            return self.mantissa
+        with np.errstate(over="ignore", under="ignore"):
+            return np.ldexp(self.mantissa, self.exponent)
+
+    @property
+    def ln_norm(self) -> float:
+        """ln ‖value‖ (Frobenius), −inf for exact zeros, NaN if any entry is NaN."""
+        return ln_norm(self)
+
+    @property
+    def log10_norm(self) -> float:
+        """log10 ‖value‖."""
+        return ln_norm(self) / math.log(10.0)
+
+    def log10_abs(self) -> np.ndarray:
+        """log10 |value| entry by entry (−inf for zeros), exact at any magnitude."""
+        with np.errstate(divide="ignore"):
+            return np.log10(np.abs(self.mantissa)) + np.asarray(self.exponent) * LOG10_2
+
+    def sign(self) -> np.ndarray:
+        """sign(value) entry by entry."""
+        return np.sign(self.mantissa)
+
+    @staticmethod
+    def of(value) -> Scaled:
+        """A float array as a Scaled number (exponent 0), normalized if it needs to be."""
+        return normalized(Scaled(np.asarray(value, dtype=float), 0))
+
+
+def from_log(sign: np.ndarray, ln_magnitude: np.ndarray) -> Scaled:
+    """sign · e^ln_magnitude entry by entry, with one exponent per entry (mantissas in [1, 2), exact zeros 0).
+
+    Beyond 2^±EXPONENT_LIMIT a magnitude underflows to 0 or overflows to ±inf, as a float64 does beyond its
+    range, so exponents stay far inside int64 even when summed over a 100,000-layer chain."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        exponent = np.floor(ln_magnitude / LN2)
+        inside = np.abs(exponent) <= EXPONENT_LIMIT  # False for ±inf and NaN too
+        exponent = np.where(inside, exponent, 0.0)
+        mantissa = sign * np.exp(ln_magnitude - exponent * LN2)
+    return Scaled(np.where(np.isneginf(ln_magnitude), 0.0, mantissa), exponent.astype(np.int64))
+
+
+def times(x: Scaled, factor: np.ndarray | Scaled) -> Scaled:
+    """x ⊙ factor, entry by entry; a Scaled factor's exponents (per entry or per row) are folded into x's rows."""
+    if not isinstance(factor, Scaled):
+        return Scaled(x.mantissa * factor, x.exponent)
+    return combine_exponents(x.mantissa * factor.mantissa, np.asarray(x.exponent) + factor.exponent)
+
+
+def combine_exponents(mantissa: np.ndarray, exponent: np.ndarray) -> Scaled:
+    """mantissa · 2^exponent with an exponent per entry, brought to one exponent per row (2-D) or per array.
+
+    Each row takes the exponent of its largest entry, so entries far below it may underflow, as they would
+    against that entry in any float sum.
+    """
+    m, e = np.frexp(mantissa)
+    total = e.astype(np.int64) + exponent
+    nonzero = m != 0
+    if mantissa.ndim == 2:
+        top = np.max(np.where(nonzero, total, np.iinfo(np.int64).min), axis=1, keepdims=True)
+        top = np.where(top == np.iinfo(np.int64).min, 0, top)
+    else:
+        top = int(np.max(total[nonzero], initial=0)) if nonzero.any() else 0
+    return Scaled(np.ldexp(m, np.clip(total - top, -2000, 2000)), top)
+
+
+def normalized(x: Scaled) -> Scaled:
+    """x with every row's largest |mantissa| inside [2^-LIMIT, 2^LIMIT] (zero and non-finite rows as they are).
+
+    Rows already inside are untouched, so in float64's ordinary range this is a no-op and a computation stays
+    bit for bit the plain one.
+    """
+    m = x.mantissa
+    if m.ndim < 2:
+        top = np.max(np.abs(m), initial=0.0)
+        if LOW <= top <= HIGH or top == 0.0 or not np.isfinite(top):
+            return x
+        _, shift = np.frexp(top)
+        return Scaled(np.ldexp(m, -int(shift)), int(x.exponent) + int(shift))
+    top = np.max(np.abs(m), axis=1, initial=0.0)
+    if top.min(initial=HIGH) >= LOW and top.max(initial=0.0) <= HIGH:
+        return x
+    outside = ((top > HIGH) | (top < LOW)) & (top > 0.0) & np.isfinite(top)
+    if not outside.any():
+        return x
+    _, shift = np.frexp(np.where(outside, top, 1.0))
+    shift = np.where(outside, shift, 0).astype(np.int64)[:, None]
+    return Scaled(np.ldexp(m, -shift), x.exponent + shift)
+
+
+def rows_at_common_exponent(x: Scaled) -> tuple[np.ndarray, int]:
+    """(mantissas, E) with every row brought to the largest row exponent E: value = mantissas · 2^E."""
+    e = x.exponent
+    if isinstance(e, int):
+        return x.mantissa, e
+    top = int(e.max())
+    if int(e.min()) == top:
+        return x.mantissa, top
+    return np.ldexp(x.mantissa, np.maximum(e - top, -2000)), top
+
+
+def add(terms: list[Scaled]) -> Scaled:
+    """Σ terms (same shapes), each row at the largest exponent among the terms' rows."""
+    exponents = [t.exponent for t in terms]
+    if all(isinstance(e, int) and e == exponents[0] for e in exponents):
+        return Scaled(sum(t.mantissa for t in terms), exponents[0])
+    if all(np.ndim(e) == 0 for e in exponents):
+        # whole-array exponents stay one Python int (the type's invariant), not a 0-d array
+        top = max(int(e) for e in exponents)
+        total = sum(np.ldexp(t.mantissa, max(int(t.exponent) - top, -2000)) for t in terms)
+        return normalized(Scaled(total, top))
+    top = exponents[0]
+    for e in exponents[1:]:
+        top = np.maximum(top, e)
+    total = sum(np.ldexp(t.mantissa, np.maximum(t.exponent - top, -2000)) for t in terms)
+    return normalized(Scaled(total, np.asarray(top, dtype=np.int64)))
+
+
+def accumulate(total: Scaled | None, term: Scaled | None) -> Scaled | None:
+    """total + term (an unrolled layer's gradient summed over its steps); either may carry one exponent per row
+    (a weight gradient that normalized had to rescale)."""
+    if total is None or term is None:
+        return term
+    if isinstance(total.exponent, int) and isinstance(term.exponent, int) and total.exponent == term.exponent:
+        return normalized(Scaled(total.mantissa + term.mantissa, total.exponent))
+    return add([total, term])
+
+
+def ln_norm(x: Scaled) -> float:
+    """ln ‖x‖ (Frobenius) over every entry, rows of different exponents included; −inf for zeros."""
+    m = x.mantissa
+    e = x.exponent
+    if isinstance(e, int):
+        square = float(np.vdot(m, m))
+        if SQUARE_RANGE[0] < square < SQUARE_RANGE[1]:
+            return 0.5 * math.log(square) + e * LN2
+        return _careful_ln_norm(m.ravel(), e)
+    e = np.asarray(e).reshape(-1)
+    m = m.reshape(len(e), -1)
+    rows = np.einsum("ij,ij->i", m, m)
+    small = rows <= SQUARE_RANGE[0]
+    if not (np.all(rows < SQUARE_RANGE[1]) and np.isfinite(rows).all()) or (small.any() and np.any(m[small])):
+        # a sum of squares that overflowed, or underflowed (to 0 or a subnormal) with a nonzero entry in its row
+        return _careful_rows_ln_norm(m, e)
+    with np.errstate(divide="ignore"):
+        ln_rows = 0.5 * np.log(rows) + e * LN2
+    return _log_sum_squares(ln_rows)
+
+
+def _careful_ln_norm(values: np.ndarray, exponent: int) -> float:
+    """ln ‖values · 2^exponent‖, scaling by the largest entry first so no square overflows or underflows."""
+    largest = float(np.max(np.abs(values), initial=0.0))
+    if largest == 0.0 or not math.isfinite(largest):
+        if math.isnan(largest) or np.isnan(values).any():
+            return math.nan
+        return -math.inf if largest == 0.0 else math.inf
+    return math.log(largest) + math.log(float(np.linalg.norm(values / largest))) + exponent * LN2
+
+
+def _careful_rows_ln_norm(m: np.ndarray, e: np.ndarray) -> float:
+    ln_rows = np.array([_careful_ln_norm(row, int(k)) for row, k in zip(m, e)])
+    return _log_sum_squares(ln_rows)
+
+
+def _log_sum_squares(ln_rows: np.ndarray) -> float:
+    """ln √(Σ_r e^{2·ln_rows[r]})."""
+    if np.isnan(ln_rows).any():
+        return math.nan
+    top = float(ln_rows.max(initial=-math.inf))
+    if not math.isfinite(top):
+        return top
+    return top + 0.5 * math.log(float(np.sum(np.exp(2.0 * (ln_rows - top)))))
+
+
+def ln_global_norm(parts: list[Scaled]) -> float:
+    """ln √(Σ_k ‖part_k‖²) over several arrays."""
+    return _log_sum_squares(np.array([ln_norm(p) for p in parts]))

@@ -1,0 +1,397 @@
+"""Altair chart builders: tidy data in, a Chart block out (a Vega-Lite spec and its named datasets).
+
+Magnitudes that span thousands of decades (25^9999) have no float64 value, so every log-scale chart plots
+log10 of the value on a linear axis labelled as powers of ten: the picture and the ticks are those of a
+log scale, the tooltips carry the exact value as text. An axis labels at most MAX_TICKS whole powers of
+ten at a 1-2-5 step of decades; values more than MAX_DECADES below the largest are drawn at the bottom
+edge as ▼ and the chart's note says how many (a value like 10^(−3.5 × 10⁶⁶) would otherwise squash the
+rest to a line). Datasets carry only the columns a chart draws or shows in its tooltip, and only finite
+numbers; the words (titles, legends, notes) come from the caller, in the page's language.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from gradviz.page.blocks import Chart
+from gradviz.page.formatting import magnitude_text, superscript
+
+MAX_POINTS = 400
+MAX_LINES = 12
+MAX_TICKS = 7
+MAX_DECADES = 2000
+HEIGHT = 240
+SMALL_HEIGHT = 170
+COLORS = {"vanishing": "#1f77b4", "exploding": "#d62728", "theory": "#555555", "reference": "#7f7f7f",
+          "before": "#d62728", "applied": "#2ca02c", "floor": "#9467bd"}
+
+
+def _superscript_expression(field: str) -> str:
+    """A Vega expression writing an integer field with superscript digits."""
+    expression = f"format({field}, 'd')"
+    for digit, raised in zip("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"):
+        expression = f"replace({expression}, regexp('{digit}', 'g'), '{raised}')"
+    return expression
+
+
+POWER_OF_TEN_LABEL = f"'10' + {_superscript_expression('datum.value')}"
+
+
+def _nice_step(span: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, … decades that splits `span` into at most MAX_TICKS − 1 steps."""
+    for power in itertools.count():
+        for multiple in (1, 2, 5):
+            if span / (multiple * 10**power) <= MAX_TICKS - 1:
+                return multiple * 10**power
+
+
+def decades(log10_values) -> list[int]:
+    """Whole powers of ten covering the finite values, at a 1-2-5 step, at most MAX_TICKS of them."""
+    values = np.asarray(log10_values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return [0, 1]
+    low, high = math.floor(values.min()), math.ceil(values.max())
+    if high == low:
+        high += 1
+    step = _nice_step(high - low)
+    low, high = step * math.floor(low / step), step * math.ceil(high / step)
+    return list(range(low, high + 1, step))
+
+
+def floor_of(log10_values) -> float:
+    """The lowest log10 an axis shows: MAX_DECADES below the largest finite value, or the smallest value."""
+    finite = np.asarray(log10_values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return -math.inf
+    return max(float(finite.min()), float(finite.max()) - MAX_DECADES)
+
+
+def clip_to_floor(frame: pd.DataFrame, column: str, floor: float) -> tuple[pd.DataFrame, int]:
+    """frame with `column` raised to the floor where below it (a `below` flag marks those rows); the count."""
+    below = frame[column] < floor
+    return frame.assign(**{column: frame[column].where(~below, floor), "below": below}), int(below.sum())
+
+
+def log10_axis(field: str, title: str, log10_values, extra=()) -> alt.Y:
+    """A y encoding for a log10 column that reads as a log scale: ticks only at whole powers, labelled 10ᵏ."""
+    ticks = decades(list(np.asarray(log10_values, dtype=float)) + list(extra))
+    return alt.Y(f"{field}:Q", title=title,
+                 axis=alt.Axis(labelExpr=POWER_OF_TEN_LABEL, values=ticks, titlePadding=6, labelOverlap=True),
+                 scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False, zero=False))
+
+
+def thin(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """At most max_points rows, evenly spaced and keeping the first and last, for drawing."""
+    if len(frame) <= max_points:
+        return frame
+    keep = np.unique(np.round(np.linspace(0, len(frame) - 1, max_points)).astype(int))
+    return frame.iloc[keep]
+
+
+def thinned_values(values: np.ndarray, limit: int) -> np.ndarray:
+    """At most `limit` of the values, evenly spaced, first and last kept."""
+    values = np.asarray(values)
+    if len(values) <= limit:
+        return values
+    return values[np.unique(np.round(np.linspace(0, len(values) - 1, limit)).astype(int))]
+
+
+def _spec(chart: alt.TopLevelMixin) -> dict:
+    """The Vega-Lite spec, not validated (tests validate every builder's spec once)."""
+    return chart.to_dict(validate=False)
+
+
+def _text_column(log10_values, signs=None, digits: int = 4) -> list[str]:
+    signs = np.ones(len(log10_values)) if signs is None else signs
+    return [magnitude_text(v, s, digits) for v, s in zip(log10_values, signs)]
+
+
+def _integer_axis(field: str, title: str, low: int, high: int) -> alt.X:
+    return alt.X(f"{field}:Q", title=title, axis=alt.Axis(tickMinStep=1, format="d", labelOverlap=True),
+                 scale=alt.Scale(domain=[low, max(high, low + 1)], zero=False, nice=False))
+
+
+def _floor_marks(data: str, x: alt.X, field: str) -> alt.Chart:
+    """▼ at the bottom edge for values below the axis floor."""
+    return alt.Chart(alt.Data(name=data)).transform_filter("datum.below").mark_point(
+        shape="triangle-down", filled=True, size=60, color=COLORS["floor"]).encode(x=x, y=f"{field}:Q")
+
+
+def per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, signs: np.ndarray | None, *,
+                    x_title: str, y_title: str, value_title: str, color: str, notes: list[str],
+                    theory_log10: np.ndarray | None = None, theory_title: str = "", band: tuple | None = None,
+                    floor_note: str = "{count}") -> Chart:
+    """A value per layer on a log scale (|∂C/∂b_j|, ‖∂C/∂b_l‖): a line with points, thinned evenly to
+    MAX_POINTS, an optional dashed theory line and a shaded band (10th–90th percentile over seeds)."""
+    frame = thin(pd.DataFrame({"layer": layer, "log10": log10_values,
+                               "sign": signs if signs is not None else np.ones(len(layer))}))
+    finite = frame[np.isfinite(frame["log10"])]
+    extra = [] if theory_log10 is None else list(theory_log10[np.isfinite(theory_log10)])
+    if band is not None:
+        extra += [v for v in np.concatenate(band) if np.isfinite(v)]
+    floor = floor_of(list(finite["log10"]) + extra)
+    drawn, below = clip_to_floor(finite, "log10", floor)
+    drawn = drawn.assign(text=_text_column(finite["log10"].to_numpy(), finite["sign"].to_numpy()))[
+        ["layer", "log10", "text", "below"]]
+    low, high = int(np.min(layer)), int(np.max(layer))
+    x = _integer_axis("layer", x_title, low, high)
+    y = log10_axis("log10", y_title, drawn["log10"], extra)
+    datasets = {f"{key}-values": drawn}
+    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line(color=color, point=len(drawn) <= 60).encode(
+        x=x, y=y, tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])]
+    if band is not None:
+        band_frame = pd.DataFrame({"layer": layer, "low": band[0], "high": band[1]})
+        band_frame = band_frame[np.isfinite(band_frame["low"]) & np.isfinite(band_frame["high"])]
+        datasets[f"{key}-band"] = band_frame.assign(low=band_frame["low"].clip(lower=floor),
+                                                    high=band_frame["high"].clip(lower=floor))
+        layers.insert(0, alt.Chart(alt.Data(name=f"{key}-band")).mark_area(opacity=0.18, color=color).encode(
+            x=x, y=alt.Y("low:Q"), y2="high:Q"))
+    if theory_log10 is not None:
+        theory = pd.DataFrame({"layer": layer, "log10": theory_log10})
+        theory = theory[np.isfinite(theory["log10"]) & (theory["log10"] >= floor)]
+        datasets[f"{key}-theory"] = theory.assign(text=_text_column(theory["log10"].to_numpy()))
+        layers.append(alt.Chart(alt.Data(name=f"{key}-theory")).mark_line(
+            color=COLORS["theory"], strokeDash=[5, 4]).encode(
+            x=x, y="log10:Q", tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=theory_title)]))
+    if below:
+        layers.append(_floor_marks(f"{key}-values", x, "log10"))
+        notes.append(floor_note.format(count=below))
+    chart = alt.layer(*layers).properties(height=HEIGHT)
+    return Chart(key, _spec(chart), datasets, " ".join(notes) or None)
+
+
+def factor_chart(key: str, layer: np.ndarray, log10_factor: np.ndarray, sign: np.ndarray, *, x_title: str,
+                 y_title: str, value_title: str, grows: str, shrinks: str, lines: dict[str, float],
+                 notes: list[str]) -> Chart:
+    """Each layer's factor ∂a_j/∂a_{j−1} as a dot, coloured by whether it grows (> 1) or shrinks the gradient,
+    against reference lines (1/4 and 1 for sigmoid)."""
+    frame = thin(pd.DataFrame({"layer": layer, "log10": log10_factor, "sign": sign}))
+    finite = frame[np.isfinite(frame["log10"])]
+    reference = [math.log10(v) for v in lines.values()]
+    floor = floor_of(list(finite["log10"]) + reference)
+    drawn, below = clip_to_floor(finite, "log10", floor)
+    drawn = drawn.assign(text=_text_column(finite["log10"].to_numpy(), finite["sign"].to_numpy(), 4),
+                         kind=np.where(finite["log10"] > 0, grows, shrinks))[["layer", "log10", "text", "kind", "below"]]
+    x = _integer_axis("layer", x_title, int(np.min(layer)), int(np.max(layer)))
+    y = log10_axis("log10", y_title, drawn["log10"], reference)
+    dots = alt.Chart(alt.Data(name=f"{key}-values")).mark_circle(size=55 if len(drawn) <= 60 else 10).encode(
+        x=x, y=y,
+        color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=[grows, shrinks], range=[COLORS["exploding"], COLORS["vanishing"]])),
+        tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])
+    rules = pd.DataFrame({"label": list(lines), "log10": reference})
+    rule_base = alt.Chart(alt.Data(name=f"{key}-lines")).encode(y="log10:Q")
+    layers = [dots, rule_base.mark_rule(strokeDash=[4, 4], color="gray"),
+              rule_base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
+    if below:
+        layers.append(_floor_marks(f"{key}-values", x, "log10"))
+    chart = alt.layer(*layers).properties(height=HEIGHT)
+    return Chart(key, _spec(chart), {f"{key}-values": drawn, f"{key}-lines": rules}, " ".join(notes) or None)
+
+
+def slope_curve_chart(key: str, z_grid: np.ndarray, slope: np.ndarray, live_z: np.ndarray, live_slope: np.ndarray, *,
+                      x_title: str, y_title: str, curve_title: str, live_title: str, peak_label: str, peak: float,
+                      notes: list[str], outside_note: str = "{count}") -> Chart:
+    """The activation's slope a'(z) (the article's figure of σ'(z), peak 1/4 at z = 0) with the live z_j of
+    the current chain on it; z outside the plotted range is drawn at the edge."""
+    low, high = float(z_grid.min()), float(z_grid.max())
+    curve = pd.DataFrame({"z": z_grid, "slope": slope})
+    live = pd.DataFrame({"z": live_z, "slope": live_slope})
+    live = live[np.isfinite(live["z"]) & np.isfinite(live["slope"])]
+    outside = int(((live["z"] < low) | (live["z"] > high)).sum())
+    live = thin(live.assign(shown_z=live["z"].clip(low, high), text=[f"{v:.4g}" for v in live["z"]],
+                            slope_text=[f"{v:.4g}" for v in live["slope"]]), 200)[["shown_z", "slope", "text", "slope_text"]]
+    x = alt.X("z:Q", title=x_title, scale=alt.Scale(domain=[low, high]))
+    line = alt.Chart(alt.Data(name=f"{key}-curve")).mark_line(color="#444").encode(
+        x=x, y=alt.Y("slope:Q", title=y_title), tooltip=[alt.Tooltip("z:Q", format=".3g"),
+                                                         alt.Tooltip("slope:Q", title=curve_title, format=".4g")])
+    points = alt.Chart(alt.Data(name=f"{key}-live")).mark_circle(size=70, color=COLORS["exploding"], opacity=0.8).encode(
+        x=alt.X("shown_z:Q"), y="slope:Q",
+        tooltip=[alt.Tooltip("text:N", title=live_title), alt.Tooltip("slope_text:N", title=curve_title)])
+    peak_frame = pd.DataFrame({"z": [0.0], "slope": [peak], "label": [peak_label]})
+    peak_mark = alt.Chart(alt.Data(name=f"{key}-peak")).mark_text(dy=-10, color="gray").encode(
+        x="z:Q", y="slope:Q", text="label:N")
+    if outside:
+        notes.append(outside_note.format(count=outside))
+    chart = alt.layer(line, points, peak_mark).properties(height=SMALL_HEIGHT + 30)
+    return Chart(key, _spec(chart), {f"{key}-curve": curve, f"{key}-live": live, f"{key}-peak": peak_frame},
+                 " ".join(notes) or None)
+
+
+def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, series_title: str,
+                          value_title: str, notes: list[str], reference: pd.DataFrame | None = None,
+                          source_titles: tuple[str, str] = ("", ""), floor_note: str = "{count}") -> Chart:
+    """One line per series (a layer) over time (epochs or steps), log scale: columns time, series, log10.
+    At most MAX_LINES series (the caller thins and says so) and MAX_POINTS times each; reference (same
+    columns) overlaid dashed (Nielsen's published curves)."""
+    times = thinned_values(np.sort(frame["time"].unique()), MAX_POINTS)
+    data = frame[frame["time"].isin(times) & np.isfinite(frame["log10"])].assign(source=source_titles[0])
+    if reference is not None:
+        data = pd.concat([data, reference.assign(source=source_titles[1])], ignore_index=True)
+    floor = floor_of(data["log10"])
+    shown_data, below = clip_to_floor(data, "log10", floor)
+    shown_data = shown_data.assign(text=_text_column(data["log10"].to_numpy()))[
+        ["time", "series", "log10", "text", "source", "below"]]
+    encoding = dict(
+        x=alt.X("time:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
+        y=log10_axis("log10", y_title, shown_data["log10"]),
+        color=alt.Color("series:O", title=series_title, scale=alt.Scale(scheme="viridis"),
+                        legend=alt.Legend(orient="top", direction="horizontal", columns=6)),
+        detail="source:N",
+        tooltip=[alt.Tooltip("time:Q", title=x_title), alt.Tooltip("series:O", title=series_title),
+                 alt.Tooltip("text:N", title=value_title)],
+    )
+    if reference is not None:
+        encoding["strokeDash"] = alt.StrokeDash("source:N", title=None, legend=alt.Legend(orient="top"),
+                                                scale=alt.Scale(domain=list(source_titles), range=[[1, 0], [4, 3]]))
+        encoding["tooltip"] = encoding["tooltip"] + [alt.Tooltip("source:N", title=" ")]
+    if below:
+        notes.append(floor_note.format(count=below))
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding).properties(height=HEIGHT)
+    return Chart(key, _spec(chart), {f"{key}-values": shown_data}, " ".join(notes) or None)
+
+
+def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str,
+                 colors: dict[str, str], notes: list[str], height: int = SMALL_HEIGHT,
+                 rules: dict[str, float] | None = None, floor_note: str = "{count}") -> Chart:
+    """A few named series over x on a log scale (the loss; the gradient norm before clipping and applied):
+    columns x, series, log10. rules: dashed reference lines {label: value} (e.g. the 10⁻³ rule of thumb)."""
+    data = frame[np.isfinite(frame["log10"])]
+    data = pd.concat([thin(group) for _, group in data.groupby("series", sort=False)], ignore_index=True) \
+        if len(data) else data
+    extra = [math.log10(v) for v in (rules or {}).values()]
+    floor = floor_of(list(data["log10"]) + extra)
+    drawn, below = clip_to_floor(data, "log10", floor)
+    drawn = drawn.assign(text=_text_column(data["log10"].to_numpy()))[["x", "series", "log10", "text", "below"]]
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_line(point=len(drawn) <= 60).encode(
+        x=alt.X("x:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
+        y=log10_axis("log10", y_title, drawn["log10"], extra),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+        tooltip=[alt.Tooltip("x:Q", title=x_title), alt.Tooltip("series:N", title=" "),
+                 alt.Tooltip("text:N", title=value_title)])
+    datasets = {f"{key}-values": drawn}
+    layers = [chart]
+    if rules:
+        datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": extra})
+        base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
+        layers += [base.mark_rule(strokeDash=[4, 4], color="gray"),
+                   base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
+    if below:
+        notes.append(floor_note.format(count=below))
+    return Chart(key, _spec(alt.layer(*layers).properties(height=height)), datasets, " ".join(notes) or None)
+
+
+def dots_per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, texts: list[str], *,
+                         x_title: str, y_title: str, value_title: str, notes: list[str]) -> Chart:
+    """One dot per layer on a log scale (how far each layer's weights moved)."""
+    frame = thin(pd.DataFrame({"layer": layer, "log10": log10_values, "text": texts}), 200)
+    data = frame[np.isfinite(frame["log10"])]
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_circle(size=70, color="#444").encode(
+        x=_integer_axis("layer", x_title, int(np.min(layer)), int(np.max(layer))),
+        y=log10_axis("log10", y_title, data["log10"]),
+        tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])
+    return Chart(key, _spec(chart.properties(height=SMALL_HEIGHT)), {f"{key}-values": data}, " ".join(notes) or None)
+
+
+def grouped_bars_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, group_title: str,
+                       colors: dict[str, str]) -> Chart:
+    """Signed values as bars (Nielsen's per-neuron gradients, his and ours): columns neuron, layer, source, value."""
+    data = frame[np.isfinite(frame["value"])].assign(text=[f"{v:.3g}" for v in frame["value"]])
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_bar().encode(
+        x=alt.X("neuron:O", title=x_title, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("source:N", scale=alt.Scale(domain=list(colors))),
+        y=alt.Y("value:Q", title=y_title),
+        color=alt.Color("source:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+        tooltip=[alt.Tooltip("layer:N", title=group_title), alt.Tooltip("neuron:O", title=x_title),
+                 alt.Tooltip("source:N", title=" "), alt.Tooltip("text:N", title=y_title)],
+    ).properties(height=SMALL_HEIGHT, width=alt.Step(14))
+    faceted = alt.hconcat(*[chart.transform_filter(alt.datum.layer == name).properties(title=name)
+                            for name in frame["layer"].unique()])
+    return Chart(key, _spec(faceted), {f"{key}-values": data[["neuron", "layer", "source", "value", "text"]]}, None)
+
+
+def heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str,
+                  point: tuple[float, float], point_title: str, critical: pd.DataFrame,
+                  contour: pd.DataFrame, contour_title: str, critical_title: str, legend_title: str) -> Chart:
+    """The phase diagram: log10 of the per-layer gradient factor over (σ_w², σ_b²), diverging around 0
+    (ordered = vanishing, blue; chaotic = exploding, red), the critical line χ₁ = 1, the trainable-depth
+    contour and the current initialization as a point. frame: columns x, y, log10, text."""
+    limit = float(np.nanmax(np.abs(frame["log10"][np.isfinite(frame["log10"])]))) if len(frame) else 1.0
+    heat = alt.Chart(alt.Data(name=f"{key}-grid")).mark_rect().encode(
+        x=alt.X("x:O", title=x_title, axis=alt.Axis(labelExpr="format(datum.value, '.2g')", labelOverlap=True)),
+        y=alt.Y("y:O", title=y_title, sort="descending", axis=alt.Axis(labelExpr="format(datum.value, '.2g')",
+                                                                        labelOverlap=True)),
+        color=alt.Color("log10:Q", title=legend_title,
+                        scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit], domainMid=0)),
+        tooltip=[alt.Tooltip("x:Q", title=x_title, format=".3g"), alt.Tooltip("y:Q", title=y_title, format=".3g"),
+                 alt.Tooltip("text:N", title=value_title)])
+    datasets = {f"{key}-grid": frame[["x", "y", "log10", "text"]]}
+    overlays = []
+    for name, lines, title, dash in ((f"{key}-critical", critical, critical_title, [1, 0]),
+                                     (f"{key}-contour", contour, contour_title, [5, 3])):
+        if len(lines):
+            datasets[name] = lines[["x", "y"]].assign(what=title)
+            overlays.append(alt.Chart(alt.Data(name=name)).mark_line(color="black", strokeDash=dash).encode(
+                x="x:O", y=alt.Y("y:O", sort="descending"), tooltip=[alt.Tooltip("what:N", title=" ")]))
+    datasets[f"{key}-point"] = pd.DataFrame({"x": [point[0]], "y": [point[1]], "what": [point_title]})
+    overlays.append(alt.Chart(alt.Data(name=f"{key}-point")).mark_point(
+        shape="diamond", size=160, filled=True, color="gold", stroke="black").encode(
+        x="x:O", y=alt.Y("y:O", sort="descending"), tooltip=[alt.Tooltip("what:N", title=" ")]))
+    chart = alt.layer(heat, *overlays).properties(height=320)
+    return Chart(key, _spec(chart), datasets, None)
+
+
+def xy_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str, log_y: bool,
+             colors: dict[str, str], notes: list[str], height: int = SMALL_HEIGHT, rules_x: dict[str, float] | None = None) -> Chart:
+    """Series over a continuous x (the cliff's loss and gradient along b): columns x, series, y (log10 if
+    log_y). rules_x: dashed vertical lines {label: x} (the wall)."""
+    data = frame[np.isfinite(frame["y"])]
+    text = _text_column(data["y"].to_numpy()) if log_y else [f"{v:.4g}" for v in data["y"]]
+    data = data.assign(text=text)[["x", "series", "y", "text"]]
+    y = log10_axis("y", y_title, data["y"]) if log_y else alt.Y("y:Q", title=y_title)
+    lines = alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(
+        x=alt.X("x:Q", title=x_title), y=y,
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+        tooltip=[alt.Tooltip("x:Q", title=x_title, format=".4g"), alt.Tooltip("text:N", title=value_title)])
+    datasets = {f"{key}-values": data}
+    layers = [lines]
+    if rules_x:
+        datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules_x), "x": list(rules_x.values())})
+        base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(x="x:Q")
+        layers += [base.mark_rule(strokeDash=[4, 4], color="gray"),
+                   base.mark_text(align="left", dx=4, y=8, color="gray").encode(text="label:N")]
+    return Chart(key, _spec(alt.layer(*layers).properties(height=height)), datasets, " ".join(notes) or None)
+
+
+def path_on_surface_chart(key: str, surface: pd.DataFrame, paths: pd.DataFrame, *, x_title: str, y_title: str,
+                          value_title: str, legend_title: str, colors: dict[str, str]) -> Chart:
+    """A loss surface over (w, b) as a heatmap of log10 E, with gradient-descent paths drawn on it:
+    surface columns x, y, log10, text; paths columns x, y, step, series."""
+    heat = alt.Chart(alt.Data(name=f"{key}-surface")).mark_rect().encode(
+        x=alt.X("x:Q", title=x_title, bin=alt.Bin(maxbins=len(surface["x"].unique()))),
+        y=alt.Y("y:Q", title=y_title, bin=alt.Bin(maxbins=len(surface["y"].unique()))),
+        color=alt.Color("mean(log10):Q", title=legend_title, scale=alt.Scale(scheme="greys", reverse=True)),
+        tooltip=[alt.Tooltip("mean(log10):Q", title=value_title, format=".2f")])
+    path = alt.Chart(alt.Data(name=f"{key}-paths")).mark_line(point=True, strokeWidth=2).encode(
+        x="x:Q", y="y:Q", order="step:Q",
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+        tooltip=[alt.Tooltip("series:N", title=" "), alt.Tooltip("step:Q"), alt.Tooltip("x:Q", format=".3g"),
+                 alt.Tooltip("y:Q", format=".3g")])
+    chart = alt.layer(heat, path).properties(height=300)
+    return Chart(key, _spec(chart), {f"{key}-surface": surface[["x", "y", "log10"]], f"{key}-paths": paths}, None)
+
+
+def superscript_label(k: int) -> str:
+    """'10⁻³' for axis and legend labels in text."""
+    return "10" + superscript(str(k))

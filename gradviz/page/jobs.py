@@ -1,0 +1,67 @@
+"""The computations a section asks for, each with its cost estimated before it runs.
+
+A Job names a pure function and its frozen arguments (together they key every cache) and says, in seconds
+on a 2-core machine with BLAS on one thread, roughly how long it takes. The page runs a job by itself only
+when the whole section's estimate is within the work budget; beyond it, it offers a button.
+Estimates are linear models of the work (layers × steps, multiply-adds), with constants measured by
+`python scripts/bench.py --calibrate` on this machine; they aim to be right within a factor of about 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+BUDGET_SECONDS = 10.0
+# Seconds per unit of work, measured (scripts/bench.py --calibrate).
+PER_CHAIN_LAYER = 1.2e-6           # one backprop of a width-1 chain, per layer
+PER_BACKPROP = 4e-4                # fixed cost of one backprop call
+PER_MULTIPLY_ADD = 1.0e-10          # a dense layer's forward and backward, per multiply-add of the forward pass
+PER_RNN_STEP = 4e-5                # one step of backprop through time, small width
+
+
+@dataclass(frozen=True)
+class Job:
+    """run(*args, progress=…) -> result, keyed by the function and its frozen arguments; `what` names it for
+    people (a catalogue key) and `cost` is the estimated seconds."""
+
+    run: Callable
+    args: tuple
+    what: str
+    cost: float
+    progress: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.run.__module__, self.run.__qualname__, self.args)
+
+    def __call__(self, progress: Callable[[float], None] | None = None):
+        return self.run(*self.args, progress=progress) if self.progress else self.run(*self.args)
+
+
+def chain_analysis_cost(depth: int) -> float:
+    return PER_BACKPROP + PER_CHAIN_LAYER * depth
+
+
+def chain_training_cost(depth: int, steps: int) -> float:
+    return (steps + 1) * (PER_BACKPROP + 2 * PER_CHAIN_LAYER * depth)
+
+
+def dense_training_cost(sizes: list[int], rows: int, epochs: int) -> float:
+    """Full-batch training: each epoch a forward and a backward pass over `rows` examples."""
+    multiply_adds = rows * sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    return (epochs + 1) * (PER_BACKPROP * len(sizes) + 3 * PER_MULTIPLY_ADD * multiply_adds)
+
+
+def recurrent_cost(steps: int, width: int, batch: int, updates: int) -> float:
+    per_pass = steps * (PER_RNN_STEP + 3 * PER_MULTIPLY_ADD * batch * width * width)
+    return (updates + 1) * per_pass
+
+
+def section_cost(jobs: dict[str, Job]) -> float:
+    """The estimated seconds of a section's jobs, run one after the other."""
+    return sum(job.cost for job in jobs.values())
+
+
+def over_budget(jobs: dict[str, Job], budget: float = BUDGET_SECONDS) -> bool:
+    return section_cost(jobs) > budget

@@ -1,0 +1,361 @@
+"""Section 1, the chain of single neurons: the article's argument step by step, vanishing | exploding.
+
+In the article's order: the chain and its cost; the chain rule as a product (with the derivation
+Δb₁ → Δa₁ → Δz₂ → … → ΔC, collapsible); the slope's curve with its peak (1/4 for σ) and the live z_j on it;
+the probabilities behind "usually |w_j σ'(z_j)| < 1/4"; then per case the gradient per layer, the factors,
+the product with live numbers, ∂C/∂b₁ against ∂C/∂b₃, "fewer layers", one sentence per remedy, and the
+chain trained for a few steps with its symptom checklist.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from gradviz.engine.activations import get_activation
+from gradviz.experiments.chain import ChainReport, analyze_chain, train_chain
+from gradviz.experiments.probability import standard_normal_input_facts
+from gradviz.page import blocks as b
+from gradviz.page import charts
+from gradviz.page.export import chain_table, to_csv
+from gradviz.page.formatting import magnitude_latex, magnitude_text, percent, ratio_log10
+from gradviz.page.i18n import Words
+from gradviz.page.jobs import Job, chain_analysis_cost, chain_training_cost
+from gradviz.page.sections.common import download, pair_rows, ratio_text, training_rows
+from gradviz.page.state import CASES, PageState
+from gradviz.training.remedies import ClipNorm, NoClip, NoRegularization
+
+FEWER_LAYERS_MIN_DEPTH = 30
+FULL_PRODUCT_MAX_FACTORS = 5
+SLOPE_GRID = np.linspace(-8.0, 8.0, 161)
+
+
+def jobs(state: PageState) -> dict[str, Job]:
+    out = {}
+    for case in CASES:
+        config = replace(state.chain, case=case)
+        deeper = replace(config, depth=max(config.depth, FEWER_LAYERS_MIN_DEPTH))
+        out[f"report.{case}"] = Job(analyze_chain, (config,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
+        if deeper != config:
+            out[f"fewer.{case}"] = Job(analyze_chain, (deeper,), "jobs.chain_analysis", chain_analysis_cost(deeper.depth))
+        out[f"training.{case}"] = Job(train_chain, (config, state.chain_training), "jobs.chain_training",
+                                      chain_training_cost(config.depth, state.chain_training.steps), progress=True)
+    return out
+
+
+def _slope(activation: str) -> str:
+    return get_activation(activation).prime_symbol
+
+
+def _factor_symbol(activation: str, gated: bool, j: str) -> str:
+    term = rf"w_{{{j}}}{_slope(activation)}(z_{{{j}}})"
+    return rf"(f_{{{j}}} + i_{{{j}}}{term})" if gated else term
+
+
+def _first_symbol(activation: str, gated: bool) -> str:
+    slope = rf"{_slope(activation)}(z_1)"
+    return rf"i_1{slope}" if gated else slope
+
+
+def _term(log10_value: float, sign: float) -> str:
+    number = magnitude_latex(log10_value, sign)
+    return f"({number})" if sign < 0 else number
+
+
+def _per_line(gated: bool) -> int:
+    """Factors per line of a formula, so a line fits a 400 px phone (a gated factor is twice as long)."""
+    return 1 if gated else 2
+
+
+def _lines(head: str, terms: list[str], joiner: str, per_line: int) -> list[str]:
+    """`head terms…` broken into aligned lines of at most per_line terms each."""
+    rows = [terms[k:k + per_line] for k in range(0, len(terms), per_line)] or [[]]
+    first = f"{head} " + f" {joiner} ".join(rows[0])
+    return [first] + [rf"&\quad {joiner} " + f" {joiner} ".join(row) for row in rows[1:]]
+
+
+def _elided(items: list[str], depth: int, words: Words) -> list[str]:
+    """The first two factors, a brace counting the ones left out, the last one."""
+    if len(items) <= FULL_PRODUCT_MAX_FACTORS:
+        return items
+    hidden = len(items) - 3
+    gap = rf"\underbrace{{\cdots}}_{{{hidden}\,\text{{{words('chain.formula.more')}}}}}"
+    return items[:2] + [gap, items[-1]]
+
+
+def general_formula(activation: str, gated: bool, words: Words) -> str:
+    """∂C/∂b_1 = ∂a_1/∂b_1 · Π_j factor_j · ∂C/∂a_L, in symbols."""
+    first = _first_symbol(activation, gated)
+    factors = [_factor_symbol(activation, gated, "2"), _factor_symbol(activation, gated, "3"), r"\cdots",
+               _factor_symbol(activation, gated, "L")]
+    lines = _lines(r"\frac{\partial C}{\partial b_1} &=", [first] + factors + [r"\frac{\partial C}{\partial a_L}"],
+                   r"\,", 3 if not gated else 2)
+    return r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}"
+
+
+def product_latex(report: ChainReport, words: Words) -> str:
+    """∂C/∂b_1 with this chain's own numbers: the symbols, the numbers, their product, the total; long chains
+    show the first two factors, how many are left out, and the last, and every line fits a phone."""
+    r = report.config.remedies
+    gated, depth = r.gated, report.depth
+    per_line = _per_line(gated)
+    symbols = [_first_symbol(r.activation, gated)] + [_factor_symbol(r.activation, gated, str(j))
+                                                       for j in range(2, depth + 1)]
+    numbers = [_term(report.da_db_log10[0], 1.0)] + [_term(v, s) for v, s in
+                                                      zip(report.factor_log10[1:], report.factor_sign[1:])]
+    grad_a = rf"\frac{{\partial C}}{{\partial a_{{{depth}}}}}"
+    lines = _lines(r"\frac{\partial C}{\partial b_1} &=", _elided(symbols, depth, words) + [grad_a], r"\,", per_line)
+    lines += _lines("&=", _elided(numbers, depth, words) + [grad_a], r"\times", per_line)
+    with np.errstate(invalid="ignore"):
+        product_log10 = float(report.da_db_log10[0] + np.sum(report.factor_log10[1:]))
+    product_sign = float(np.prod(report.factor_sign[1:]))
+    grad_a_value = report.grad_a_L
+    grad_a_number = _term(math.log10(abs(grad_a_value)) if grad_a_value else -math.inf, math.copysign(1.0, grad_a_value))
+    lines.append(f"&= {magnitude_latex(product_log10, product_sign, digits=7)}" + rf" \times {grad_a_number}")
+    lines.append(f"&= {magnitude_latex(report.grad_b_log10[0], report.grad_b_sign[0], digits=7)}")
+    return r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}"
+
+
+def b1_b3_latex(report: ChainReport, words: Words) -> str:
+    """The article's figure gp6: ∂C/∂b_1 and ∂C/∂b_3 one above the other, sharing their last terms."""
+    r = report.config.remedies
+    slope = _slope(r.activation)
+    depth = report.depth
+    shared = r"\cdots" if depth > 4 else "".join(_factor_symbol(r.activation, r.gated, str(j)) for j in range(4, depth + 1))
+    grad_a = rf"\frac{{\partial C}}{{\partial a_{{{depth}}}}}"
+    first = _first_symbol(r.activation, r.gated)
+    third = (rf"i_3{slope}(z_3)" if r.gated else rf"{slope}(z_3)")
+    extra = _factor_symbol(r.activation, r.gated, "2") + r"\," + _factor_symbol(r.activation, r.gated, "3")
+    ratio = ratio_log10(report.grad_b_log10[0], report.grad_b_log10[2])
+    ratio = magnitude_latex(ratio) if ratio is not None else \
+        rf"\text{{{ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[2])}}}"
+    return (r"\begin{aligned} \frac{\partial C}{\partial b_1} &= " + first + r"\," + extra + r"\," + shared
+            + r"\," + grad_a + r" \\ \frac{\partial C}{\partial b_3} &= " + third + r"\," + shared + r"\," + grad_a
+            + r" \\ \left|\frac{\partial C/\partial b_1}{\partial C/\partial b_3}\right| &= " + ratio
+            + r" \end{aligned}")
+
+
+def derivation_blocks(report: ChainReport, words: Words) -> list:
+    """The article's derivation, step by step, with this chain's numbers: Δb₁ → Δa₁ → Δz₂ → … → ΔC."""
+    r = report.config.remedies
+    slope = _slope(r.activation)
+    da1 = magnitude_latex(report.da_db_log10[0])
+    steps = [words("chain.derivation.intro"),
+             rf"$\Delta a_1 \approx \frac{{\partial a_1}}{{\partial b_1}}\Delta b_1 = {slope}(z_1)\,\Delta b_1 = {da1}\,\Delta b_1$"]
+    if report.depth >= 2:
+        w2 = f"{report.w[1]:.4g}"
+        steps.append(rf"$\Delta z_2 \approx w_2\,\Delta a_1 = {w2}\,\Delta a_1$")
+        steps.append(rf"$\Delta a_2 \approx {slope}(z_2)\,\Delta z_2 \approx {slope}(z_1)\,w_2{slope}(z_2)\,\Delta b_1$")
+    steps.append(words("chain.derivation.pattern"))
+    steps.append(rf"$\Delta C \approx {_first_symbol(r.activation, False)}\,w_2{slope}(z_2)\cdots w_L{slope}(z_L)"
+                 rf"\,\frac{{\partial C}}{{\partial a_L}}\,\Delta b_1$")
+    steps.append(words("chain.derivation.divide"))
+    return [b.Text("\n\n".join(steps))]
+
+
+def facts_blocks(activation: str, gated: bool, words: Words) -> list:
+    """The slope's peak and the probabilities the argument rests on, for the current activation."""
+    act = get_activation(activation)
+    facts = standard_normal_input_facts(activation)
+    peak = "1/4" if activation == "sigmoid" else magnitude_text(math.log10(act.max_slope))
+    items = [b.Metric(words(f"chain.fact.peak.{activation}"), peak, words(f"chain.fact.peak.{activation}.help"))]
+    items.append(b.Metric(words("chain.fact.abs_w_below_1"), percent(facts["abs_w_below_1"]),
+                          words(f"chain.fact.abs_w_below_1.{activation}.help")))
+    if activation == "sigmoid":
+        items.append(b.Metric(words("chain.fact.abs_w_below_quarter"), percent(facts["abs_w_below_quarter"]),
+                              words("chain.fact.abs_w_below_quarter.help")))
+        items.append(b.Metric(words("chain.fact.factor_below_quarter"), percent(facts["factor_below_quarter"]),
+                              words("chain.fact.factor_below_quarter.help")))
+    else:
+        items.append(b.Metric(words("chain.fact.neuron_off"), percent(facts["neuron_off"]),
+                              words("chain.fact.neuron_off.help")))
+    blocks = [b.Metrics(tuple(items))]
+    if gated:
+        blocks.append(b.Caption(words("chain.fact.gated")))
+    return blocks
+
+
+def slope_chart(reports: dict[str, ChainReport], activation: str, words: Words) -> b.Chart:
+    """The activation's slope a'(z) with its peak, and the z_j of both chains on it (the article's gp5)."""
+    act = get_activation(activation)
+    live_z = np.concatenate([reports[case].z for case in CASES])
+    with np.errstate(over="ignore"):
+        live_slope = act.prime(live_z)
+    peak_label = words(f"chain.slope.peak.{activation}")
+    return charts.slope_curve_chart("chain-slope", SLOPE_GRID, act.prime(SLOPE_GRID), live_z, live_slope,
+                                    x_title="z", y_title=words(f"chain.slope.axis.{activation}"),
+                                    curve_title=words(f"chain.slope.axis.{activation}"),
+                                    live_title=words("chain.slope.live"), peak_label=peak_label,
+                                    peak=act.max_slope, notes=[],
+                                    outside_note=words("chain.slope.outside", count="{count}"))
+
+
+def _gradient_chart(report: ChainReport, words: Words) -> b.Chart:
+    notes = []
+    if report.dead:
+        notes.append(words("chain.chart.dead"))
+    elif np.any(report.grad_b_log10 == -np.inf):
+        notes.append(words("chain.chart.some_zero", count=int(np.sum(report.grad_b_log10 == -np.inf))))
+    if report.depth > charts.MAX_POINTS:
+        notes.append(words("chain.chart.thinned", shown=charts.MAX_POINTS, total=report.depth))
+    title = words("chain.grad.axis")
+    return charts.per_layer_chart(f"chain-{report.config.case}-gradient", report.layer, report.grad_b_log10,
+                                  report.grad_b_sign, x_title=words("common.layer_j"), y_title=title,
+                                  value_title=title, color=charts.COLORS[report.config.case], notes=notes,
+                                  floor_note=words("page.below_floor", count="{count}"))
+
+
+def _factor_title(report: ChainReport) -> str:
+    r = report.config.remedies
+    slope = {"sigmoid": "σ'", "tanh": "tanh'", "relu": "relu'"}[r.activation]
+    return f"f_j + i_j w_j {slope}(z_j)" if r.gated else f"w_j {slope}(z_j)"
+
+
+def _factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
+    """The factors j = 2..L, the ones the product multiplies (layer 1 contributes ∂a_1/∂b_1 instead)."""
+    if report.depth < 2:
+        return None
+    notes = []
+    zero = int(np.sum(report.factor_log10[1:] == -np.inf))
+    if zero:
+        notes.append(words("chain.chart.factor_zero", count=zero))
+    act = get_activation(report.config.remedies.activation)
+    lines = {"1/4": 0.25, "1": 1.0} if act.name == "sigmoid" and not report.config.remedies.gated else {"1": 1.0}
+    title = _factor_title(report)
+    return charts.factor_chart(f"chain-{report.config.case}-factors", report.layer[1:], report.factor_log10[1:],
+                               report.factor_sign[1:], x_title=words("common.layer_j"), y_title=f"|{title}|",
+                               value_title=title, grows=words("chain.factor.grows"), shrinks=words("chain.factor.shrinks"),
+                               lines=lines, notes=notes)
+
+
+def _fewer_layers_chart(report: ChainReport, words: Words) -> b.Chart:
+    """|∂C/∂b_1| / |∂C/∂b_L| against the depth L of the same chain cut shorter (the remedy "fewer layers")."""
+    ratio = report.log10_ratio_by_depth()
+    title = words("chain.fewer.axis")
+    notes = [words("chain.fewer.note", depth=report.depth)]
+    return charts.per_layer_chart(f"chain-{report.config.case}-fewer", report.layer, ratio, None,
+                                  x_title=words("chain.fewer.x"), y_title=title, value_title=title,
+                                  color=charts.COLORS[report.config.case], notes=notes,
+                                  floor_note=words("page.below_floor", count="{count}"))
+
+
+def _setup_caption(report: ChainReport, words: Words) -> str:
+    r = report.config.remedies
+    neurons = words(f"chain.neurons.{r.activation}") + (words("chain.neurons.gated") if r.gated else "")
+    if report.config.case == "vanishing":
+        return words("chain.setup.vanishing", neurons=neurons, seed=report.config.seed)
+    return words("chain.setup.exploding", neurons=neurons, z=f"{get_activation(r.activation).steepest_z:g}")
+
+
+def _count_factors(report: ChainReport) -> dict[str, int]:
+    factors = report.factor_log10[1:]
+    return {"n": len(factors), "below_quarter": int(np.sum(factors < math.log10(0.25))),
+            "above_one": int(np.sum(factors > 0)), "zero": int(np.sum(factors == -np.inf))}
+
+
+def story(report: ChainReport, words: Words) -> str:
+    """What this chain's numbers say, in the article's terms."""
+    r, case = report.config.remedies, report.config.case
+    sentences = []
+    if case == "exploding":
+        factor = magnitude_text(report.factor_log10[-1], report.factor_sign[-1])
+        key = "chain.story.exploding." + ("gated" if r.gated else r.activation)
+        sentences.append(words(key, factor=factor, peak=magnitude_text(report.da_db_log10[0]),
+                               f=f"{report.f[0]:.3f}" if r.gated else ""))
+    else:
+        key = "chain.story.vanishing." + ("gated" if r.gated else r.activation)
+        decay = magnitude_text((report.depth - 1) * math.log10(report.f[0])) if r.gated else ""
+        sentences.append(words(key, f=f"{report.f[0]:.3f}" if r.gated else "", n=report.depth - 1, decay=decay,
+                               forget_bias=f"{r.forget_bias:g}" if r.gated else ""))
+    counts = _count_factors(report)
+    if counts["n"]:
+        sentences.append(words("chain.story.counts", **counts))
+        if counts["zero"]:
+            sentences.append(words("chain.story.zero"))
+    sentences.append(words("chain.story.ratio", ratio=ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1])))
+    return " ".join(sentences)
+
+
+def remedy_sentences(report: ChainReport, trained, words: Words) -> list[str]:
+    """One sentence per remedy that is on, computed from what is on screen, saying whether it helped here."""
+    r, case = report.config.remedies, report.config.case
+    out = []
+    ratio = report.log10_ratio_first_last
+    if r.activation == "relu":
+        if case == "exploding":
+            out.append(words("chain.remedy.relu.exploding", factor=magnitude_text(report.factor_log10[-1])))
+        elif report.dead:
+            out.append(words("chain.remedy.relu.dead"))
+        else:
+            out.append(words("chain.remedy.relu.vanishing", ratio=ratio_text(words, report.grad_b_log10[0],
+                                                                            report.grad_b_log10[-1])))
+    if r.gated:
+        f = float(report.f[0])
+        key = "chain.remedy.gating.exploding" if case == "exploding" else (
+            "chain.remedy.gating.decay" if f < 1 else "chain.remedy.gating.kept")
+        out.append(words(key, f=f"{f:.3f}", decay=magnitude_text((report.depth - 1) * math.log10(f)) if f > 0 else "0",
+                         n=report.depth - 1, factor=magnitude_text(report.factor_log10[-1])))
+    if not isinstance(r.clip, NoClip):
+        capped = trained.symptoms["clipped"].evidence["capped"]
+        kind = "norm" if isinstance(r.clip, ClipNorm) else "value"
+        out.append(words(f"chain.remedy.clip.{kind}", capped=capped, updates=len(trained.update_grad_log10),
+                         ratio=ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1])))
+    if not isinstance(r.regularization, NoRegularization):
+        moved = trained.weight_change[-1] if trained.weight_change is not None else None
+        out.append(words("chain.remedy.regularize", lmbda=f"{r.regularization.lmbda:g}",
+                         penalty=type(r.regularization).__name__,
+                         first=_moved(moved[0] if moved is not None else math.nan)))
+    if ratio is not None and not out:
+        out.append(words("chain.remedy.none"))
+    return out
+
+
+def _moved(fraction: float) -> str:
+    return f"{100 * fraction:.3g} %" if math.isfinite(fraction) else "—"
+
+
+def column(case: str, report: ChainReport, fewer: ChainReport, trained, eta: float, words: Words) -> list[tuple]:
+    """One case's rows: what it is, its numbers, its charts, its product, its training."""
+    metrics = [b.Metric(words("chain.metric.ratio"), ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1]),
+                        words("chain.metric.ratio.help"))]
+    if report.depth >= 3:
+        metrics.append(b.Metric(words("chain.metric.b1_b3"), ratio_text(words, report.grad_b_log10[0],
+                                                                        report.grad_b_log10[2]),
+                                words("chain.metric.b1_b3.help")))
+    factor_chart = _factor_chart(report, words)
+    if report.overflow_layer is not None:
+        product = (b.Notice("warning", words("chain.overflow", layer=report.overflow_layer)),)
+    else:
+        product = (b.Latex(product_latex(report, words)), b.Text(story(report, words)))
+    b1_b3 = (b.Text(words("chain.b1_b3.title")), b.Latex(b1_b3_latex(report, words))) \
+        if report.depth >= 3 and report.overflow_layer is None else ()
+    rows = [
+        (b.Heading(words(f"page.case.{case}"), 3), b.Caption(_setup_caption(report, words)), b.Metrics(tuple(metrics))),
+        (b.Text(words("chain.grad.title")), _gradient_chart(report, words)),
+        (b.Text(words("chain.factor.title", factor=_factor_title(report))), factor_chart) if factor_chart else (),
+        product,
+        b1_b3,
+        (b.Text(words("chain.fewer.title")), _fewer_layers_chart(fewer, words)),
+        tuple(b.Text(sentence) for sentence in remedy_sentences(report, trained, words))
+        + (download(words, "chain.csv", lambda: to_csv(chain_table(report)), f"gradviz_chain_{case}.csv"),),
+        (b.Heading(words("chain.training", steps=len(trained.update_loss), eta=f"{eta:g}"), 4),),
+    ]
+    return rows + training_rows(f"chain-{case}", trained, words, y_title=words("chain.grad.axis"),
+                                series_title=words("common.layer"))
+
+
+def render(state: PageState, results: dict, words: Words) -> tuple:
+    r = state.remedies
+    act = get_activation(r.activation)
+    reports = {case: results[f"report.{case}"] for case in CASES}
+    head = [b.Heading(words("chain.heading")),
+            b.Text(words(f"chain.intro.{r.activation}") + (" " + words("chain.intro.gated") if r.gated else "")),
+            b.Latex(general_formula(r.activation, r.gated, words)),
+            b.Expander(words("chain.derivation.title"), tuple(derivation_blocks(reports["vanishing"], words))),
+            b.Text(words(f"chain.slope.title.{act.name}")), slope_chart(reports, act.name, words)]
+    head += facts_blocks(act.name, r.gated, words)
+    columns = [column(case, reports[case], results.get(f"fewer.{case}", reports[case]),
+                      results[f"training.{case}"], state.chain_training.eta, words) for case in CASES]
+    return tuple(head) + pair_rows(columns)

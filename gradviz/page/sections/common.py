@@ -1,0 +1,225 @@
+"""Blocks every section shares: a training run's charts, the symptom checklist, ratios in words, CSVs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from gradviz.page import blocks as b
+from gradviz.page import charts
+from gradviz.page.export import history_table, to_csv
+from gradviz.page.formatting import magnitude_text, ratio_log10
+from gradviz.page.i18n import Words
+from gradviz.training.diagnostics import Checklist
+from gradviz.training.history import History
+
+VERDICT_KIND = {"dead": "gray", "exploding": "red", "exploding_clipped": "orange", "vanishing": "blue",
+                "healthy": "green"}
+
+
+def ratio_text(words: Words, log10_numerator: float, log10_denominator: float) -> str:
+    """|p| / |q| as a number, or in words when it is not one (both 0, the denominator 0, a NaN upstream)."""
+    ratio = ratio_log10(log10_numerator, log10_denominator)
+    if ratio is not None:
+        return magnitude_text(ratio)
+    if math.isnan(log10_numerator) or math.isnan(log10_denominator):
+        return words("common.ratio.nan")
+    if log10_numerator == -math.inf and log10_denominator == -math.inf:
+        return words("common.ratio.both_zero")
+    if log10_denominator == -math.inf:
+        return words("common.ratio.denominator_zero")
+    return words("common.ratio.overflow")
+
+
+def download(words: Words, what_key: str, make, file_name: str) -> b.Download:
+    return b.Download(words("page.csv", what=words(what_key)), make, file_name)
+
+
+def thinned_layers(history: History, limit: int = charts.MAX_LINES) -> np.ndarray:
+    """The recorded layers a chart draws: all of them, or `limit` evenly spaced with the first and last."""
+    return charts.thinned_values(history.layers, limit)
+
+
+def speeds_chart(key: str, history: History, words: Words, *, y_title: str, series_title: str,
+                 reference: pd.DataFrame | None = None, layers: np.ndarray | None = None) -> b.Chart:
+    """Each (drawn) layer's gradient norm over the recorded times, log scale; Nielsen's curves dashed."""
+    drawn = thinned_layers(history) if layers is None else layers
+    columns = np.isin(history.layers, drawn)
+    r, k = history.grad_log10[:, columns].shape
+    frame = pd.DataFrame({"time": np.repeat(history.times, k), "series": np.tile(history.layers[columns], r),
+                          "log10": history.grad_log10[:, columns].ravel()})
+    notes = []
+    if history.n_layers > len(drawn):
+        notes.append(words("page.thinned", shown=len(drawn), total=history.n_layers))
+    if not np.isfinite(frame["log10"]).any():
+        notes.append(words("common.chart.no_finite"))
+    ref = None
+    if reference is not None:
+        ref = reference.rename(columns={"epoch": "time", "layer": "series"}).assign(log10=np.log10(reference["speed"]))
+        ref = ref[ref["time"] <= history.times.max()][["time", "series", "log10"]]
+    time_title = words(f"common.time.{history.time_label}")
+    return charts.lines_over_time_chart(key, frame, x_title=time_title, y_title=y_title, series_title=series_title,
+                                        value_title=y_title, notes=notes, reference=ref,
+                                        source_titles=(words("common.this_run"), words("layers.published")),
+                                        floor_note=words("page.below_floor", count="{count}"))
+
+
+def _series(x: np.ndarray, named: dict[str, np.ndarray]) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"x": x, "series": name, "log10": values}) for name, values in named.items()],
+                     ignore_index=True)
+
+
+def loss_chart(key: str, history: History, words: Words) -> b.Chart:
+    """The loss at every recorded moment, log scale; an exact 0 or a NaN is said above the chart."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log10 = np.log10(history.loss)
+    notes = []
+    if np.any(history.loss == 0):
+        notes.append(words("common.chart.loss_zero"))
+    if np.any(~np.isfinite(history.loss)):
+        notes.append(words("common.chart.loss_nan"))
+    name = words("common.loss")
+    return charts.series_chart(key, _series(history.times, {name: log10}),
+                               x_title=words(f"common.time.{history.time_label}"), y_title=name, value_title=name,
+                               colors={name: "#444444"}, notes=notes,
+                               floor_note=words("page.below_floor", count="{count}"))
+
+
+def clipping_chart(key: str, history: History, words: Words) -> b.Chart:
+    """The global gradient norm per update, before clipping and as applied."""
+    before, applied = words("common.norm.before"), words("common.norm.applied")
+    updates = np.arange(1, len(history.update_grad_log10) + 1)
+    frame = _series(updates, {before: history.update_grad_log10, applied: history.update_applied_log10})
+    notes = []
+    if np.all(history.update_grad_log10 == -np.inf):
+        notes.append(words("common.chart.all_zero"))
+    return charts.series_chart(key, frame, x_title=words("common.update"), y_title=words("common.norm.title"),
+                               value_title=words("common.norm.title"),
+                               colors={before: charts.COLORS["before"], applied: charts.COLORS["applied"]},
+                               notes=notes, floor_note=words("page.below_floor", count="{count}"))
+
+
+def weight_change_chart(key: str, history: History, words: Words) -> b.Chart | None:
+    """How far each recorded layer's weights moved from their initial values by the end, one dot a layer."""
+    if history.weight_change is None or not len(history.weight_change):
+        return None
+    change = history.weight_change[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log10 = np.log10(change)
+    notes = []
+    if np.all(change == 0):
+        notes.append(words("common.chart.weights_still"))
+    texts = [f"{100 * v:.3g} %" if np.isfinite(v) else words("common.not_a_number") for v in change]
+    return charts.dots_per_layer_chart(key, history.layers, log10, texts, x_title=words("common.layer"),
+                                       y_title=words("common.moved.title"), value_title=words("common.moved.tooltip"),
+                                       notes=notes)
+
+
+def _evidence(symptom, words: Words) -> str:
+    """The numbers behind one symptom, in words."""
+    e = symptom.evidence
+    key = f"checklist.evidence.{symptom.key}"
+    if not symptom.available:
+        return words("checklist.not_recorded")
+    if symptom.key == "not_converging":
+        return words(key, first=_number(e["first"], words), last=_number(e["last"], words))
+    if symptom.key == "unstable":
+        return words(key, rises=e["rises"], updates=e["updates"])
+    if symptom.key == "loss_nan":
+        if not symptom.present:
+            return words(f"{key}.none")
+        return words(key, update=e["first_update"]) if e["first_update"] is not None else words(f"{key}.end")
+    if symptom.key == "weights_jump":
+        if not math.isfinite(e["largest"]):
+            return words(f"{key}.blew_up")
+        return words(key, percent=magnitude_text(math.log10(100 * e["largest"])) if e["largest"] > 0 else "0")
+    if symptom.key == "weights_nan":
+        return words(key, update=e["update"]) if symptom.present else words(f"{key}.none")
+    if symptom.key == "above_one":
+        return words(key, smallest=magnitude_text(e["smallest_log10"]))
+    if symptom.key in ("grows_back", "early_stuck"):
+        return _flow_evidence(symptom, words)
+    if symptom.key == "dead":
+        return words(key) if symptom.present else words(f"{key}.none")
+    if symptom.key == "clipped":
+        if not symptom.present:
+            return words(f"{key}.none")
+        return words(key, capped=e["capped"], updates=e["updates"], factor=magnitude_text(e["largest_log10"]))
+    raise KeyError(symptom.key)
+
+
+def _number(value: float, words: Words) -> str:
+    if math.isnan(value):
+        return words("common.not_a_number")
+    if math.isinf(value):
+        return words("common.overflowed")
+    return magnitude_text(math.log10(abs(value)) if value else -math.inf, math.copysign(1.0, value))
+
+
+def _flow_evidence(symptom, words: Words) -> str:
+    e = symptom.evidence
+    if "lowest_log10" not in e:
+        return words("checklist.evidence.flow.none")
+    low, high = e["lowest_log10"], e["highest_log10"]
+    text = words("checklist.evidence.flow", low=_ratio_number(low, words), high=_ratio_number(high, words))
+    if "moved_first" in e:
+        text += words("checklist.evidence.flow.moved", first=_percent(e["moved_first"], words),
+                      last=_percent(e["moved_last"], words))
+    return text
+
+
+def _ratio_number(log10: float, words: Words) -> str:
+    if log10 == -math.inf:
+        return words("checklist.evidence.flow.first_zero")
+    if log10 == math.inf:
+        return words("checklist.evidence.flow.last_zero")
+    return magnitude_text(log10)
+
+
+def _percent(fraction: float, words: Words) -> str:
+    if not math.isfinite(fraction):
+        return words("common.not_a_number") if math.isnan(fraction) else words("common.overflowed")
+    return magnitude_text(math.log10(100 * fraction)) + " %" if fraction > 0 else "0 %"
+
+
+def checklist_block(checklist: Checklist, words: Words) -> b.Checklist:
+    """The verdict (with the symptoms it rests on) and one line per symptom, with its evidence."""
+    because = ", ".join(words(f"checklist.symptom.{key}") for key in checklist.because)
+    verdict = words(f"checklist.verdict.{checklist.verdict}")
+    head = words("checklist.head", verdict=verdict) + (words("checklist.because", symptoms=because) if because else "")
+    lines = []
+    for symptom in checklist:
+        state = "present" if symptom.present else ("absent" if symptom.available else "unknown")
+        lines.append(words("checklist.line", name=words(f"checklist.symptom.{symptom.key}"),
+                           state=words(f"checklist.state.{state}"), evidence=_evidence(symptom, words)))
+    return b.Checklist(head, VERDICT_KIND[checklist.verdict], tuple(lines))
+
+
+def training_rows(key: str, history: History, words: Words, *, y_title: str, series_title: str,
+                  reference: pd.DataFrame | None = None, show_weights: bool = True) -> list[tuple]:
+    """A training run's rows: speeds, loss, gradient norm per update, weight movement, the checklist, the CSV.
+    Every run gives the same rows (a chart that does not apply is an empty row), so two cases pair up."""
+    moved = weight_change_chart(f"{key}-moved", history, words) if show_weights else None
+    rows = [
+        (b.Text(words("common.speeds.title", what=y_title)),
+         speeds_chart(f"{key}-speeds", history, words, y_title=y_title, series_title=series_title, reference=reference)),
+        (b.Text(words("common.loss.title")), loss_chart(f"{key}-loss", history, words)),
+        (b.Text(words("common.norm.heading")), clipping_chart(f"{key}-clipping", history, words))
+        if len(history.update_grad_log10) else (),
+        (b.Text(words("common.moved.heading")), moved) if moved is not None else (),
+        ((b.Notice("warning", words("common.stopped_early")),) if history.stopped_early else ())
+        + (checklist_block(history.symptoms, words),
+           download(words, "common.csv.history", lambda: to_csv(history_table(history)), f"gradviz_{key}.csv")),
+    ]
+    return rows
+
+
+def pair_rows(columns: list[list[tuple]]) -> tuple:
+    """Row k of every case side by side: on a wide screen two columns, on a phone one case after the other
+    for each row, so the same chart of both cases stays together."""
+    height = max(len(rows) for rows in columns)
+    padded = [rows + [()] * (height - len(rows)) for rows in columns]
+    return tuple(b.Columns(tuple(rows[k] for rows in padded)) for k in range(height)
+                 if any(rows[k] for rows in padded))

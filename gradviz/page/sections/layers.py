@@ -1,0 +1,176 @@
+"""Section 2, learning speed per layer: Nielsen's experiment on real digits, vanishing | exploding.
+
+The article's first two figures (Nielsen's "speed of learning" curves) with his published runs dashed,
+his per-neuron figure beside ours, and per case the speed of each hidden layer at initialization — the
+median over seeds with a band — against mean-field theory's dashed prediction, then training and its
+symptom checklist.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from gradviz.experiments.nielsen import (NielsenConfig, has_published_curves, hidden_layer_theory, initial_speeds,
+                                         nielsen_per_neuron, nielsen_speeds, per_neuron_gradients, train_nielsen)
+from gradviz.page import blocks as b
+from gradviz.page import charts
+from gradviz.page.formatting import magnitude_text
+from gradviz.page.i18n import Words
+from gradviz.page.jobs import Job, dense_training_cost
+from gradviz.page.sections.common import pair_rows, ratio_text, training_rows
+from gradviz.page.state import CASES, PageState
+from gradviz.training.remedies import L2, NoClip, NoRegularization
+
+SEEDS = 20
+DIGITS = 1000
+
+
+def jobs(state: PageState) -> dict[str, Job]:
+    out = {}
+    for case in CASES:
+        config = replace(state.nielsen, case=case)
+        epoch_cost = dense_training_cost(config.sizes, DIGITS, 0)
+        out[f"speeds.{case}"] = Job(initial_speeds, (config, SEEDS), "jobs.nielsen_training", SEEDS * epoch_cost / 2)
+        out[f"training.{case}"] = Job(train_nielsen, (config, state.nielsen_training), "jobs.nielsen_training",
+                                      dense_training_cost(config.sizes, DIGITS, state.nielsen_training.steps),
+                                      progress=True)
+    out["per_neuron"] = Job(per_neuron_gradients, (state.nielsen.seed, state.remedies.init), "jobs.per_neuron",
+                            dense_training_cost([784, 30, 30, 10], DIGITS, 0))
+    return out
+
+
+def _network_words(config: NielsenConfig, words: Words) -> str:
+    r = config.remedies
+    key = "layers.network.relu" if r.activation == "relu" else "layers.network.sigmoid"
+    return words(key, sizes=str(config.sizes)) + (words("layers.network.gated") if r.gated else "")
+
+
+def _regularization_words(config: NielsenConfig, words: Words) -> str:
+    chosen = config.remedies.regularization
+    if isinstance(chosen, NoRegularization):
+        return words("layers.regularization.nielsen")
+    if isinstance(chosen, L2) and chosen.lmbda == 5.0:
+        return words("layers.regularization.same")
+    return words("layers.regularization.chosen", penalty=type(chosen).__name__, lmbda=f"{chosen.lmbda:g}")
+
+
+def per_neuron_blocks(ours: np.ndarray, init: str, words: Words) -> list:
+    """Nielsen's figure of ∂C/∂b_j for the first six neurons of both hidden layers, his and ours."""
+    his = nielsen_per_neuron()
+    rows = []
+    for source, values in ((words("layers.published"), his), (words("common.this_run"), ours)):
+        for layer, layer_values in enumerate(values, start=1):
+            rows += [{"neuron": neuron, "layer": words("layers.per_neuron.layer", layer=layer), "source": source,
+                      "value": float(v)} for neuron, v in enumerate(layer_values, start=1)]
+    frame = pd.DataFrame(rows)
+    chart = charts.grouped_bars_chart("layers-per-neuron", frame, x_title=words("layers.per_neuron.neuron"),
+                                      y_title="∂C/∂b", group_title=words("common.layer"),
+                                      colors={words("layers.published"): charts.COLORS["reference"],
+                                              words("common.this_run"): charts.COLORS["vanishing"]})
+    ratio_his = np.linalg.norm(his[0]) / np.linalg.norm(his[1])
+    ratio_ours = np.linalg.norm(ours[0]) / np.linalg.norm(ours[1])
+    text = words("layers.per_neuron.text", his=f"{ratio_his:.2f}", ours=f"{ratio_ours:.2f}")
+    if init != "nielsen":
+        text += " " + words("layers.per_neuron.other_init")
+    return [b.Text(text), chart]
+
+
+def _theory_rows(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) -> list:
+    """Per hidden layer at initialization: the median over seeds with a 10–90 % band, and the theory line
+    anchored at the last hidden layer's median, with the per-layer factors predicted and measured."""
+    hidden = config.n_hidden
+    speeds = log10_speeds[:, :hidden]
+    median = np.median(speeds, axis=0)
+    low, high = np.percentile(speeds, 10, axis=0), np.percentile(speeds, 90, axis=0)
+    theory = hidden_layer_theory(config)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor_log10 = math.log10(theory.gradient_factor) if theory.gradient_factor > 0 else -math.inf
+    predicted = median[-1] + factor_log10 * np.arange(hidden - 1, -1, -1)
+    layers = np.arange(1, hidden + 1)
+    measured_factor = (median[-1] - median[0]) / (hidden - 1) if hidden > 1 else math.nan
+    per_layer_ratios = np.median(speeds[:, :-1] - speeds[:, 1:], axis=0) if hidden > 1 else np.array([])
+    title = words("layers.speed.axis")
+    chart = charts.per_layer_chart(f"layers-{config.case}-initial", layers, median, None,
+                                   x_title=words("layers.hidden_layer"), y_title=title,
+                                   value_title=words("layers.initial.median", seeds=len(speeds)),
+                                   color=charts.COLORS[config.case], notes=[], theory_log10=predicted,
+                                   theory_title=words("layers.theory.line"), band=(low, high),
+                                   floor_note=words("page.below_floor", count="{count}"))
+    metrics = b.Metrics((
+        b.Metric(words("layers.metric.predicted"), magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0",
+                 words("layers.metric.predicted.help", phase=words(f"layers.phase.{theory.phase}"))),
+        b.Metric(words("layers.metric.measured", seeds=len(speeds)),
+                 magnitude_text(-measured_factor) if math.isfinite(measured_factor) else "—",
+                 words("layers.metric.measured.help")),
+    ))
+    gap = words("layers.theory.gap", layers=", ".join(magnitude_text(-r) for r in per_layer_ratios),
+                predicted=magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0")
+    return [(b.Text(words("layers.initial.title")), metrics), (chart, b.Caption(gap + " " + words("layers.theory.limits")))]
+
+
+def remedy_sentences(config: NielsenConfig, history, words: Words) -> list[str]:
+    r = config.remedies
+    first = history.grad_log10[0, 0] - history.grad_log10[0, min(config.n_hidden, history.grad_log10.shape[1]) - 1]
+    ratio = magnitude_text(first) if math.isfinite(first) else words("common.not_a_number")
+    out = []
+    if r.activation == "relu":
+        out.append(words(f"layers.remedy.relu.{config.case}", ratio=ratio))
+    if r.gated:
+        out.append(words("layers.remedy.gating", ratio=ratio))
+    if not isinstance(r.clip, NoClip):
+        capped = history.symptoms["clipped"].evidence["capped"]
+        out.append(words("layers.remedy.clip", capped=capped, updates=len(history.update_grad_log10)))
+    if not isinstance(r.regularization, NoRegularization):
+        out.append(words("layers.remedy.regularize.same" if r.regularization == L2(5.0) else "layers.remedy.regularize"))
+    if r.init != "nielsen":
+        out.append(words("layers.remedy.init", ratio=ratio))
+    return out
+
+
+def column(config: NielsenConfig, speeds: np.ndarray, history, overlay: bool, words: Words) -> list[tuple]:
+    case = config.case
+    first = history.grad_log10[0]
+    hidden = min(config.n_hidden, len(first))
+    reference, overlay_note = None, ()
+    if overlay and case == "vanishing" and has_published_curves(config):
+        if config.remedies == type(config.remedies)():
+            reference = nielsen_speeds(config.n_hidden)
+        else:
+            overlay_note = (b.Caption(words("layers.overlay.remedies")),)
+    rows = [(b.Heading(words(f"page.case.{case}"), 3), b.Caption(words(f"layers.setup.{case}")),
+             b.Metrics((b.Metric(words("layers.metric.first_last"), ratio_text(words, first[0], first[hidden - 1]),
+                                 words("layers.metric.first_last.help")),)))]
+    rows += _theory_rows(config, speeds, words)
+    rows.append(overlay_note + tuple(b.Text(sentence) for sentence in remedy_sentences(config, history, words)))
+    hidden_layers = history.layers[history.layers <= config.n_hidden]
+    return rows + training_rows(f"layers-{case}", _hidden_only(history, hidden_layers), words,
+                                y_title=words("layers.speed.axis"), series_title=words("layers.hidden_layer"),
+                                reference=reference)
+
+
+def _hidden_only(history, hidden_layers):
+    """The record restricted to the hidden layers, as Nielsen plots them (his curves leave out the output)."""
+    keep = np.isin(history.layers, hidden_layers)
+    return replace(history, layers=history.layers[keep], grad_log10=history.grad_log10[:, keep],
+                   layer_names=tuple(n for n, k in zip(history.layer_names, keep) if k), n_layers=len(hidden_layers),
+                   weight_change=None if history.weight_change is None else history.weight_change[:, keep])
+
+
+def render(state: PageState, results: dict, words: Words) -> tuple:
+    config = state.nielsen
+    overlay = bool(state.value("overlay"))
+    head = [b.Heading(words("layers.heading")),
+            b.Text(words("layers.intro", network=_network_words(config, words),
+                         regularization=_regularization_words(config, words),
+                         epochs=state.nielsen_training.steps))]
+    if overlay and not has_published_curves(config):
+        head.append(b.Notice("info", words("layers.overlay.unavailable")))
+    head.append(b.Expander(words("layers.per_neuron.title"),
+                           tuple(per_neuron_blocks(results["per_neuron"], state.remedies.init, words))))
+    columns = [column(replace(config, case=case), results[f"speeds.{case}"], results[f"training.{case}"], overlay, words)
+               for case in CASES]
+    return tuple(head) + pair_rows(columns)

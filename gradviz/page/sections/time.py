@@ -1,0 +1,123 @@
+"""Section 3, through time: an RNN unrolled T steps is a deep network whose layers share one matrix.
+
+Per case: ‖∂C/∂h_t‖ against the distance T − t with mean-field theory's dashed prediction, Pascanu's
+condition (the largest singular value of W against 1/γ), the remedies' sentences, and training with its
+symptom checklist.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from gradviz.engine.initializations import get_scheme
+from gradviz.engine.meanfield import mean_field
+from gradviz.experiments.recurrent import (RecurrentConfig, recurrent_gradients, recurrent_remedies, recurrent_setup,
+                                           train_recurrent)
+from gradviz.page import blocks as b
+from gradviz.page import charts
+from gradviz.page.export import through_time_table, to_csv
+from gradviz.page.formatting import magnitude_text
+from gradviz.page.i18n import Words
+from gradviz.page.jobs import Job, recurrent_cost
+from gradviz.page.sections.common import download, pair_rows, ratio_text, training_rows
+from gradviz.page.state import CASES, PageState
+from gradviz.training.remedies import NoClip, NoRegularization
+
+GAMMA = {"tanh": 1.0, "sigmoid": 0.25}
+BIAS_VARIANCE = 0.01
+
+
+def jobs(state: PageState) -> dict[str, Job]:
+    out = {}
+    for case in CASES:
+        config = replace(state.recurrent, case=case)
+        out[f"gradients.{case}"] = Job(recurrent_gradients, (config,), "jobs.rnn",
+                                       recurrent_cost(config.steps, config.width, config.batch, 0))
+        out[f"training.{case}"] = Job(train_recurrent, (config, state.recurrent_training), "jobs.rnn_training",
+                                      recurrent_cost(config.steps, config.width, config.batch,
+                                                     state.recurrent_training.steps), progress=True)
+    return out
+
+
+def largest_singular_value(config: RecurrentConfig) -> float:
+    net, _, _ = recurrent_setup(config)
+    return float(np.linalg.svd(net.weights[0], compute_uv=False)[0])
+
+
+def theory_factor(config: RecurrentConfig) -> float:
+    """Mean-field theory's per-step gradient factor √χ₁ for W = scale · W₀: σ_w² = scale² × the scheme's."""
+    r = recurrent_remedies(config.remedies)
+    sigma_w2, _ = get_scheme(r.init).variances(config.width, config.width, r.init_gain)
+    return mean_field(r.activation, config.scale**2 * sigma_w2, BIAS_VARIANCE).gradient_factor
+
+
+def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: Words) -> b.Chart:
+    steps = len(log10_norms) - 1
+    distance = steps - np.arange(steps + 1)
+    order = np.argsort(distance)
+    factor = theory_factor(config)
+    theory = None
+    if config.remedies.forget_bias is None and factor > 0:
+        theory = log10_norms[-1] + math.log10(factor) * distance[order]
+    notes = []
+    if np.all(log10_norms[:-1] == -np.inf):
+        notes.append(words("time.chart.dead"))
+    title = words("time.axis")
+    return charts.per_layer_chart(f"time-{config.case}", distance[order], log10_norms[order], None,
+                                  x_title=words("time.distance"), y_title=title, value_title=title,
+                                  color=charts.COLORS[config.case], notes=notes, theory_log10=theory,
+                                  theory_title=words("layers.theory.line"),
+                                  floor_note=words("page.below_floor", count="{count}"))
+
+
+def remedy_sentences(config: RecurrentConfig, log10_norms: np.ndarray, history, words: Words) -> list[str]:
+    r = recurrent_remedies(config.remedies)
+    ratio = ratio_text(words, log10_norms[0], log10_norms[-1])
+    out = []
+    if r.activation == "relu":
+        out.append(words(f"time.remedy.relu.{config.case}", ratio=ratio))
+    if r.gated:
+        out.append(words("time.remedy.gating", ratio=ratio, f=f"{1 / (1 + math.exp(-r.forget_bias)):.3f}"))
+    if not isinstance(r.clip, NoClip):
+        capped = history.symptoms["clipped"].evidence["capped"]
+        out.append(words("time.remedy.clip", capped=capped, updates=len(history.update_grad_log10), ratio=ratio))
+    if not isinstance(r.regularization, NoRegularization):
+        out.append(words("time.remedy.regularize"))
+    return out
+
+
+def column(config: RecurrentConfig, gradients, history, words: Words) -> list[tuple]:
+    case = config.case
+    r = recurrent_remedies(config.remedies)
+    norms = gradients.log10_activation_grad_norms
+    cell = words("time.cell.gated") if r.gated else words("time.cell.plain", act=r.activation)
+    metrics = [b.Metric(words("time.metric.ratio"), ratio_text(words, norms[0], norms[-1]), words("time.metric.ratio.help"))]
+    if r.activation in GAMMA:
+        sigma = largest_singular_value(config)
+        metrics.append(b.Metric(words("time.metric.pascanu"), f"{sigma:.3g} / {1 / GAMMA[r.activation]:g}",
+                                words("time.metric.pascanu.help", act=r.activation, bound=f"{1 / GAMMA[r.activation]:g}")))
+    factor = theory_factor(config)
+    measured = (norms[0] - norms[-1]) / config.steps if math.isfinite(norms[0] - norms[-1]) else math.nan
+    metrics.append(b.Metric(words("time.metric.factor"),
+                            f"{factor:.3g} / {10 ** measured:.3g}" if math.isfinite(measured) else f"{factor:.3g} / —",
+                            words("time.metric.factor.help")))
+    rows = [
+        (b.Heading(words(f"page.case.{case}"), 3),
+         b.Caption(words("time.setup", cell=cell, scale=f"{config.scale:g}", n=config.width, steps=config.steps)),
+         b.Metrics(tuple(metrics))),
+        (b.Text(words("time.chart.title")), through_time_chart(config, norms, words), b.Caption(words("time.theory.limits"))),
+        tuple(b.Text(s) for s in remedy_sentences(config, norms, history, words))
+        + (download(words, "time.csv", lambda: to_csv(through_time_table(norms)), f"gradviz_rnn_{case}.csv"),),
+    ]
+    return rows + training_rows(f"time-{case}", history, words, y_title=words("time.share.axis"),
+                                series_title=words("time.step"), show_weights=False)
+
+
+def render(state: PageState, results: dict, words: Words) -> tuple:
+    head = (b.Heading(words("time.heading")), b.Text(words("time.intro")))
+    columns = [column(replace(state.recurrent, case=case), results[f"gradients.{case}"], results[f"training.{case}"],
+                      words) for case in CASES]
+    return head + pair_rows(columns)

@@ -1,0 +1,182 @@
+"""The page's settings: one table (like TensorFlow Playground's PROPS) drives the controls, the URL and the configs.
+
+Each row gives a setting's URL name, kind, default, range or choices, the widget that shows it, where it
+sits, and when it is shown; its label and help are catalogue messages "settings.<name>" and
+"settings.<name>.help". parse_url reads a query string against the table, never trusting it: an
+out-of-range number falls to the nearest bound, anything else malformed to the default, an unknown or
+repeated key is dropped; the notices are counts, never the keys or values themselves. encode_url writes
+back only what differs from the defaults, so a link reopens exactly that view.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Mapping
+
+from gradviz.engine.initializations import SCHEMES
+from gradviz.experiments.chain import MAX_DEPTH
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+SECTIONS = ("chain", "layers", "time", "deep", "theory", "run")
+MAX_URL_VALUE_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table.
+
+    kind: "int", "float", "bool" or "choice"; widget: "number", "slider", "toggle", "radio", "select" or
+    "segmented"; place: "top" (above the sections), or the sidebar group it sits in; shown_if: the bool
+    setting that must be on (or "name=value" for a choice) for the control to show; step and fmt for
+    number inputs.
+    """
+
+    name: str
+    kind: str
+    default: object
+    widget: str
+    place: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    shown_if: str | None = None
+    step: float | None = None
+    fmt: str | None = None
+    in_url: bool = True
+
+    @property
+    def label_key(self) -> str:
+        return f"settings.{self.name}"
+
+    @property
+    def help_key(self) -> str:
+        return f"settings.{self.name}.help"
+
+    def parse(self, raw: str) -> tuple[object, str | None]:
+        """(value, problem): problem None, "clamped" or "invalid"."""
+        raw = raw.strip()
+        if len(raw) > MAX_URL_VALUE_LENGTH:
+            return self.default, "invalid"
+        if self.kind == "bool":
+            word = raw.lower()
+            if word in TRUE_WORDS | FALSE_WORDS:
+                return word in TRUE_WORDS, None
+            return self.default, "invalid"
+        if self.kind == "choice":
+            return (raw, None) if raw in self.choices else (self.default, "invalid")
+        try:
+            number = float(raw)
+        except ValueError:
+            return self.default, "invalid"
+        if math.isnan(number) or (self.kind == "int" and math.isinf(number)):
+            return self.default, "invalid"
+        clamped = min(max(number, self.low), self.high)
+        value = int(round(clamped)) if self.kind == "int" else float(clamped)
+        return value, ("clamped" if clamped != number else None)
+
+    def text(self, value) -> str:
+        """The value as it is written in the URL."""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, float):
+            return f"{value:.12g}"
+        return str(value)
+
+
+INIT_SCHEMES = tuple(SCHEMES)
+TABLE: tuple[Setting, ...] = (
+    Setting("section", "choice", "chain", "segmented", "top", choices=SECTIONS),
+    Setting("relu", "bool", False, "toggle", "top"),
+    Setting("gating", "bool", False, "toggle", "top"),
+    Setting("clip", "bool", False, "toggle", "top"),
+    Setting("regularize", "bool", False, "toggle", "top"),
+    Setting("forget_bias", "float", 3.0, "slider", "remedies", -5.0, 10.0, shown_if="gating", step=0.5),
+    Setting("clip_by", "choice", "norm", "radio", "remedies", choices=("norm", "value"), shown_if="clip"),
+    Setting("clip_threshold", "float", 1.0, "number", "remedies", 1e-3, 1e6, shown_if="clip", fmt="%.3g"),
+    Setting("penalty", "choice", "L2", "radio", "remedies", choices=("L2", "L1"), shown_if="regularize"),
+    Setting("lmbda", "float", 5.0, "number", "remedies", 0.0, 100.0, shown_if="regularize", fmt="%.3g"),
+    Setting("init", "choice", "nielsen", "select", "init", choices=INIT_SCHEMES),
+    Setting("gain", "float", 1.0, "slider", "init", 0.1, 4.0, shown_if="init=orthogonal", step=0.05),
+    Setting("depth", "int", 4, "number", "chain", 1, MAX_DEPTH, step=1),
+    Setting("a0", "float", 1.0, "number", "chain", -10.0, 10.0, step=0.1),
+    Setting("y", "float", 0.0, "number", "chain", -10.0, 10.0, step=0.1),
+    Setting("steps", "int", 30, "slider", "training", 1, 200),
+    Setting("eta", "float", 0.1, "number", "training", 1e-4, 100.0, fmt="%.4g"),
+    Setting("seed", "int", 0, "number", "training", 0, 2**31 - 1, step=1),
+    Setting("hidden", "int", 4, "slider", "layers", 1, 6),
+    Setting("width", "int", 30, "slider", "layers", 5, 100),
+    Setting("epochs", "int", 100, "slider", "layers", 1, 500),
+    Setting("overlay", "bool", True, "toggle", "layers"),
+    Setting("length", "int", 50, "slider", "time", 2, 1000),
+    Setting("deep_depth", "int", 30, "slider", "deep", 2, 100),
+    Setting("deep_width", "int", 256, "slider", "deep", 16, 512, step=16),
+    Setting("seeds", "int", 5, "slider", "deep", 1, 20),
+    Setting("example", "choice", "vanishing", "segmented", "run", choices=("vanishing", "exploding_clipped", "healthy")),
+)
+SETTINGS: dict[str, Setting] = {s.name: s for s in TABLE}
+DEFAULTS: dict[str, object] = {s.name: s.default for s in TABLE}
+LANGUAGE_KEY = "lang"
+
+
+@dataclass(frozen=True)
+class UrlReading:
+    """What a query string said: the values, the language if it named one, and counts of what was not used."""
+
+    values: dict
+    lang: str | None
+    unknown: int
+    repeated: int
+    invalid: int
+    clamped: int
+
+    @property
+    def problems(self) -> int:
+        return self.unknown + self.repeated + self.invalid + self.clamped
+
+
+def parse_url(pairs: list[tuple[str, str]]) -> UrlReading:
+    """Settings from a query string's (key, value) pairs, in order. A key given twice is a problem and its
+    first value is used; the language key (lang=en|zh) is read apart from the table."""
+    values = dict(DEFAULTS)
+    counts = Counter(key for key, _ in pairs)
+    seen: set[str] = set()
+    unknown = invalid = clamped = 0
+    lang = None
+    for key, raw in pairs:
+        if key in seen:
+            continue
+        seen.add(key)
+        if key == LANGUAGE_KEY:
+            lang = raw if raw in ("en", "zh") else None
+            invalid += lang is None
+            continue
+        setting = SETTINGS.get(key)
+        if setting is None or not setting.in_url:
+            unknown += 1
+            continue
+        value, problem = setting.parse(str(raw))
+        values[key] = value
+        invalid += problem == "invalid"
+        clamped += problem == "clamped"
+    repeated = sum(n - 1 for n in counts.values() if n > 1)
+    return UrlReading(values, lang, unknown, repeated, invalid, clamped)
+
+
+def encode_url(values: Mapping[str, object], lang: str | None = None) -> dict[str, str]:
+    """The settings that differ from their defaults, as URL parameter strings (and lang if given)."""
+    encoded = {name: SETTINGS[name].text(value) for name, value in values.items()
+               if name in SETTINGS and SETTINGS[name].in_url and value != SETTINGS[name].default}
+    if lang is not None:
+        encoded[LANGUAGE_KEY] = lang
+    return encoded
+
+
+def shown(setting: Setting, values: Mapping[str, object]) -> bool:
+    """Whether a control is on the page for these values (a remedy's own setting shows when it is on)."""
+    if setting.shown_if is None:
+        return True
+    name, _, wanted = setting.shown_if.partition("=")
+    return values[name] == wanted if wanted else bool(values[name])

@@ -1,0 +1,1 @@
+"""Training: gradient descent, the remedies as objects, the record of a run and its diagnosis."""
