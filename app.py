@@ -3,6 +3,7 @@ sections come back as blocks (gradviz.page.blocks) and each kind of block is one
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -11,12 +12,14 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from threadpoolctl import threadpool_limits
 
 from gradviz.datasets import DataUnavailable
+from gradviz.experiments.your_run import RunFileError, load_run
 from gradviz.page import blocks as b
 from gradviz.page.i18n import LANGUAGES, Words, language_of
 from gradviz.page.jobboard import JobBoard
 from gradviz.page.jobs import BUDGET_SECONDS, section_cost
 from gradviz.page.precomputed import load_precomputed
 from gradviz.page.sections import SECTIONS
+from gradviz.page.sections import run as run_section
 from gradviz.page.settings import DEFAULTS, SETTINGS, TABLE, encode_url, parse_url, shown
 from gradviz.page.state import PageState
 from gradviz.page.store import ByteStore
@@ -55,6 +58,8 @@ def load_url_state() -> None:
     st.session_state.update(reading.values)
     raw = getattr(get_script_run_ctx(), "query_string", "") or ""
     st.session_state["url_dropped"] = bool(raw) and not query_pairs()
+    # A dropped query string is still in the browser's address bar: write the address once even if nothing changed.
+    st.session_state["url_rewrite"] = st.session_state["url_dropped"]
     st.session_state["url_problems"] = reading.problems
     st.session_state["lang"] = reading.lang or language_of(st.context.locale)
     st.session_state["lang_in_url"] = reading.lang is not None
@@ -64,7 +69,7 @@ def save_url_state(values: dict) -> None:
     """Only what differs from the defaults, and the language once a visitor chose it, so a link reopens this view."""
     lang = st.session_state["lang"] if st.session_state.get("lang_in_url") else None
     wanted = encode_url(values, lang)
-    if wanted != dict(query_pairs()) or len(query_pairs()) != len(wanted):
+    if st.session_state.pop("url_rewrite", False) or wanted != dict(query_pairs()) or len(query_pairs()) != len(wanted):
         st.query_params.from_dict(wanted)
 
 
@@ -189,7 +194,29 @@ def seconds_text(seconds: float, words: Words) -> str:
     return words("page.budget.minutes", value=f"{seconds / 60:.0f}")
 
 
+def your_run(state: PageState, words: Words) -> bool:
+    """The upload of section 6, read in this session only (never the shared stores, never the disk);
+    True when an upload was drawn, so the shipped example is not."""
+    upload = st.file_uploader(words("run.upload"), type=["csv", "txt"], key="upload", help=words("run.upload.help"))
+    if upload is None:
+        return False
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    if st.session_state.get("upload_digest") != (digest, words.lang):
+        try:
+            result = load_run(data)
+        except RunFileError as error:
+            result = error
+        view = run_section.render(state, {"run": result, "source": "upload"}, words)
+        st.session_state["upload_view"] = prepare(view)
+        st.session_state["upload_digest"] = (digest, words.lang)
+    draw_all(st.session_state["upload_view"])
+    return True
+
+
 def show_section(name: str, state: PageState, words: Words) -> None:
+    if name == "run" and your_run(state, words):
+        return
     board, views = server()
     section = SECTIONS[name]
     view_key = (name, state.values, words.lang)
@@ -212,7 +239,10 @@ def show_section(name: str, state: PageState, words: Words) -> None:
             key = "page.data.unavailable" if any(isinstance(t.error, DataUnavailable) for t in failed) else "page.failed"
             st.warning(words(key))
             return
-        view = prepare(section.render(state, {key: task.result for key, task in tasks.items()}, words))
+        results = {key: task.result for key, task in tasks.items()}
+        if name == "run":
+            results = {"run": results["example"], "source": "example"}
+        view = prepare(section.render(state, results, words))
         views.put(view_key, view)
     draw_all(view)
 

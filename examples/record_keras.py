@@ -40,16 +40,17 @@ class GradientRecorder(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.every = every
-        self.step = 0
+        self.step = 0  # counts on across several fit() calls, which add to the same file
 
     def on_train_begin(self, logs=None):
         if keras.backend.backend() != "torch":
             raise RuntimeError("GradientRecorder reads gradients from torch tensors: set KERAS_BACKEND=torch")
         self.layers = [(layer.name, layer.trainable_weights) for layer in _leaf_layers(self.model)
                        if layer.trainable_weights]
-        self._file = open(self.path, "w", newline="", encoding="utf-8")
+        self._file = open(self.path, "a" if self.step else "w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
-        self._csv.writerow(COLUMNS)
+        if not self.step:
+            self._csv.writerow(COLUMNS)
         self._mean_loss = None
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -59,7 +60,7 @@ class GradientRecorder(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         mean_loss = (logs or {}).get("loss")
         if self.step % self.every == 0:
-            loss = mean_loss if batch == 0 or mean_loss is None else (batch + 1) * mean_loss - batch * self._mean_loss
+            loss = _batch_loss(batch, mean_loss, self._mean_loss)
             grads = [[_gradient(w) for w in weights] for _, weights in self.layers]
             clipped = _clipped(grads, self.model.optimizer)
             for (name, weights), before, g, c in zip(self.layers, self._before, grads, clipped):
@@ -72,6 +73,14 @@ class GradientRecorder(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._file.close()
+
+
+def _batch_loss(batch, mean, previous_mean):
+    """The loss of batch `batch` (0-based in its epoch) from Keras's running means of the epoch's losses,
+    after this batch and after the one before: (b + 1)·mean_b − b·mean_(b−1) for batches of one size."""
+    if batch == 0 or mean is None:
+        return mean
+    return (batch + 1) * mean - batch * previous_mean
 
 
 def _leaf_layers(model):
@@ -89,7 +98,8 @@ def _clipped(grads, optimizer):
         return [[g * optimizer.clipnorm / max(_norm([g]), optimizer.clipnorm) for g in layer] for layer in grads]
     if optimizer.global_clipnorm:  # all gradients together
         total = _norm([g for layer in grads for g in layer])
-        return [[g * optimizer.global_clipnorm / max(total, optimizer.global_clipnorm) for g in layer] for layer in grads]
+        scale = optimizer.global_clipnorm / max(total, optimizer.global_clipnorm)
+        return [[g * scale for g in layer] for layer in grads]
     if optimizer.clipvalue:
         return [[np.clip(g, -optimizer.clipvalue, optimizer.clipvalue) for g in layer] for layer in grads]
     return grads

@@ -17,7 +17,7 @@ mean something on a busy machine too; the absolute times and the suite's time do
 
 Which gradviz is measured: PYTHONPATH's, else this repository's (PYTHONPATH=/path/to/checkout python scripts/bench.py).
 Only gradviz's public API is used: train, backprop, Network, nielsen_network, seed_exploding, L2, datasets.mnist_1k,
-and to check the results: Network.weights/.biases, History.network/.speeds/.steps and
+and to check the results: Network.weights/.biases, History.network/.grad_log10/.update_loss and
 Gradients.nabla_w/.nabla_b/.log10_bias_norms/.log10_activation_grad_norms. A row is one Row(...) in ROWS.
 """
 
@@ -91,12 +91,12 @@ def parameters(net) -> list[np.ndarray]:
 
 def batch_losses(history) -> np.ndarray:
     """The loss on each update's batch, before the update, recorded by gradviz.train."""
-    return history.steps["loss"].to_numpy()
+    return history.update_loss
 
 
 def recorded_speeds(history) -> np.ndarray:
     """log10 ‖∂C/∂b_l‖ recorded by gradviz.train, shape (epochs + 1, layers)."""
-    return history.speeds.pivot(index="epoch", columns="layer", values="speed_log10").to_numpy()
+    return history.grad_log10
 
 
 # --- agreement ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Shared test helpers: an independent reference implementation of the network equations.
 
 Nothing here calls gradviz's numerics: the reference forward pass, costs and derivatives are
-written from the equations in gradviz/network.py's docstring, so comparing against them
-checks gradviz rather than restating it. Derivatives come from the complex-step method
+written from the equations in the docstrings of gradviz/engine/layers.py and costs.py, so comparing
+against them checks gradviz rather than restating it. Derivatives come from the complex-step method
 (f'(x) = Im f(x + ih) / h, h = 1e-20), which has no subtractive cancellation and is accurate
 to rounding, independently of gradviz's backprop.
 """
@@ -17,7 +17,7 @@ import numpy as np
 COMPLEX_STEP = 1e-20
 
 
-# --- activations, written independently of gradviz.activations ---------------------------
+# --- activations, written independently of gradviz.engine.activations ---------------------------
 
 
 def ref_sigmoid(z):
@@ -232,4 +232,114 @@ def screen_texts(at) -> list[tuple[str, str]]:
             for column in frame.columns:
                 if frame[column].dtype == object:
                     texts += [(f"chart column {column}", str(v)) for v in frame[column]]
+    return texts
+
+
+# --- exact arithmetic on mantissa · 2^exponent ---------------------------------------------------------
+
+
+def exact(mantissa, exponent=0):
+    """mantissa · 2^exponent as an exact Fraction (any exponent, no overflow)."""
+    from fractions import Fraction
+
+    return Fraction(float(mantissa)) * Fraction(2) ** int(exponent)
+
+
+def float_product_without_range(factors) -> tuple[float, int]:
+    """Π factors, each multiplication rounded as float64 rounds it, with an exponent that never overflows:
+    (m, e) with the product m · 2^e, m in [0.5, 1). Rounding a product depends on the significands only, so
+    this is the plain float product taken left to right, wherever float64's range would have held it."""
+    m, e = 1.0, 0
+    for f in factors:
+        m, k = math.frexp(m * f)
+        e += k
+    return m, e
+
+
+# --- a plain numpy backprop, the floor the engine must match bit for bit ------------------------------------
+
+
+def plain_backprop(weights, biases, x, y, cost):
+    """Backprop for an all-sigmoid network in plain numpy, from the formulas of the engine's docstrings:
+    z = a Wᵀ + b, σ(z) = 1/(1 + e^-z), σ'(z) = 1/(4 cosh²(z/2)), a_L − y = (1 − y)σ(z_L) − yσ(−z_L);
+    δ_L = a_L − y (cross-entropy) or (a_L − y) σ'(z_L) (quadratic); δ_{l−1} = (δ_l W_l) σ'(z_{l−1});
+    ∂C/∂W_l = δ_lᵀ a_{l−1} / rows, ∂C/∂b_l = Σ_rows δ_l / rows."""
+    sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    slope = lambda z: 0.25 / np.cosh(0.5 * z) ** 2  # noqa: E731
+    a, zs = [x], []
+    for w, b in zip(weights, biases):
+        zs.append(a[-1] @ w.T + b)
+        a.append(sigmoid(zs[-1]))
+    delta = (1.0 - y) * a[-1] - y * sigmoid(-zs[-1])
+    if cost == "quadratic":
+        delta = delta * slope(zs[-1])
+    rows = len(x)
+    nabla_w, nabla_b = [None] * len(weights), [None] * len(weights)
+    for l in reversed(range(len(weights))):
+        nabla_w[l] = delta.T @ a[l] / rows
+        nabla_b[l] = delta.sum(axis=0) / rows
+        if l > 0:
+            delta = (delta @ weights[l]) * slope(zs[l - 1])
+    return nabla_w, nabla_b
+
+
+# --- the page under AppTest: widgets and charts ----------------------------------------------------------------
+
+WIDGET_KINDS = ("button_group", "toggle", "checkbox", "slider", "select_slider", "number_input", "radio", "selectbox",
+                "multiselect", "text_input", "text_area", "button", "download_button", "file_uploader")
+
+
+def widget_texts(at) -> list[tuple[str, str]]:
+    """(where, text) for every widget's label, help and options on an AppTest page, the sidebar's included."""
+    texts = []
+    for kind in WIDGET_KINDS:
+        try:
+            widgets = at.get(kind)
+        except Exception:  # a kind this Streamlit's AppTest does not name
+            continue
+        for widget in widgets:
+            proto = getattr(widget, "proto", None)
+            for attr in ("label", "help"):
+                value = getattr(widget, attr, None) or getattr(proto, attr, None)
+                if value:
+                    texts.append((f"{kind} {attr}", str(value)))
+            texts += [(f"{kind} option", str(option)) for option in (getattr(widget, "options", None) or ())]
+    return texts
+
+
+def chart_payloads(at) -> list[tuple[dict, dict]]:
+    """(Vega-Lite spec, {dataset name: DataFrame}) for every chart on an AppTest page."""
+    import json
+
+    from streamlit import dataframe_util
+
+    return [(json.loads(chart.proto.spec),
+             {d.name: dataframe_util.convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets})
+            for chart in at.get("vega_lite_chart")]
+
+
+def spec_texts(spec) -> list[str]:
+    """The words a Vega-Lite spec shows by itself: titles (axes, legends, tooltips, facets) and scale domains."""
+    out = []
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "title" and isinstance(value, str):
+                out.append(value)
+            elif key == "title" and isinstance(value, dict) and isinstance(value.get("text"), str):
+                out.append(value["text"])
+            elif key == "domain" and isinstance(value, list):
+                out += [v for v in value if isinstance(v, str)]
+            else:
+                out += spec_texts(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            out += spec_texts(value)
+    return out
+
+
+def page_texts(at) -> list[tuple[str, str]]:
+    """Everything a person can read on an AppTest page: screen_texts, the widgets, the charts' own titles."""
+    texts = screen_texts(at) + widget_texts(at)
+    for spec, _ in chart_payloads(at):
+        texts += [("chart title", text) for text in spec_texts(spec)]
     return texts

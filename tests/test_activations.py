@@ -1,4 +1,4 @@
-"""Closed forms of the activations and their slopes (gradviz.activations), in float64."""
+"""Closed forms of the activations and their slopes (gradviz.engine.activations), in float64."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from decimal import Decimal, localcontext
 import numpy as np
 import pytest
 
-from gradviz.activations import (ACTIVATIONS, get_activation, log_relu_prime, log_sigmoid_prime, log_tanh_prime, relu,
-                                 relu_prime, sigmoid, sigmoid_prime, tanh_prime)
+from gradviz.engine.activations import (ACTIVATIONS, get_activation, log_relu_prime, log_sigmoid_prime, log_tanh_prime,
+                                        relu, relu_prime, sigmoid, sigmoid_prime, tanh_prime)
+from gradviz.engine.scaled import Scaled
 
 from conftest import decimal_sigmoid_prime
 
@@ -79,9 +80,9 @@ def test_sigmoid_matches_the_definition_and_is_symmetric():
     np.testing.assert_allclose(sigmoid(z), reference, rtol=1e-15, atol=0)
     # σ(−z) = 1 − σ(z): 1 − σ(z) cancels for large z, so the comparison is absolute (a few ulps of 1).
     np.testing.assert_allclose(sigmoid(-z), 1.0 - sigmoid(z), rtol=0, atol=2.3e-16)
-    # ... and relatively exact where nothing cancels.
+    # ... and relatively exact (to a few ulps) where nothing cancels.
     moderate = np.linspace(-1.0, 1.0, 2001)
-    np.testing.assert_allclose(sigmoid(-moderate), 1.0 - sigmoid(moderate), rtol=4.5e-16, atol=0)
+    np.testing.assert_allclose(sigmoid(-moderate), 1.0 - sigmoid(moderate), rtol=1e-15, atol=0)
 
 
 def test_slopes_match_independent_formulas():
@@ -193,10 +194,77 @@ def test_nan_propagates_without_warnings():
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
 def test_scalar_forms_agree_with_the_array_forms(name):
-    from gradviz.activations import get_activation
-
     act = get_activation(name)
     z = np.concatenate([np.linspace(-50, 50, 2001), [0.0, -0.0, 1e-300, -1e-300, 800.0, -800.0, np.inf, -np.inf]])
     # numpy's exp and the C library's may differ in the last place: at most one ulp apart
     np.testing.assert_allclose([act.scalar(v) for v in z.tolist()], act.fn(z), rtol=4.5e-16, atol=0)
     assert math.isnan(act.scalar(math.nan))
+
+
+# --- the registry's facts and the slope the engine uses ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, steepest_z, max_slope", [("sigmoid", 0.0, 0.25), ("tanh", 0.0, 1.0), ("relu", 1.0, 1.0)])
+def test_each_activation_knows_its_steepest_point(name, steepest_z, max_slope):
+    act = get_activation(name)
+    assert act.name == name and ACTIVATIONS[name] is act
+    assert act.steepest_z == steepest_z and act.max_slope == max_slope
+    assert float(act.prime(np.array(steepest_z))) == max_slope
+    z = np.linspace(-10.0, 10.0, 4001) + 0.0013
+    assert act.prime(z).max() <= max_slope
+    assert act.symbol and act.prime_symbol and act.prime_symbol != act.symbol
+    assert act.saturates is (name != "relu")
+
+
+def test_sigmoid_alone_has_a_cancellation_free_complement():
+    act = get_activation("sigmoid")
+    z = np.array([-30.0, 0.0, 40.0, 700.0])
+    np.testing.assert_array_equal(act.complement(z), sigmoid(-z))
+    assert act.complement(np.array(40.0)) > 0.0 and 1.0 - sigmoid(np.array(40.0)) == 0.0
+    assert get_activation("tanh").complement is None and get_activation("relu").complement is None
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
+def test_slope_is_the_plain_prime_wherever_float64_holds_it(name):
+    act = get_activation(name)
+    z = np.linspace(-300.0, 300.0, 6000).reshape(3, -1)
+    slope = act.slope(z)
+    assert isinstance(slope, np.ndarray)
+    np.testing.assert_array_equal(slope, act.prime(z))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_a_saturated_slope_comes_as_a_mantissa_and_an_exponent(name):
+    act = get_activation(name)
+    z = np.array([[0.0, 1000.0], [-745.0, 2.0], [1e5, -40.0]])
+    slope = act.slope(z)
+    assert isinstance(slope, Scaled)
+    assert slope.exponent.shape == z.shape and slope.exponent.dtype == np.int64
+    plain = act.prime(z) >= 2.0**-1000
+    np.testing.assert_array_equal(slope.mantissa[plain], act.prime(z)[plain])  # untouched where it is a float
+    assert (slope.exponent[plain] == 0).all()
+    reference = decimal_sigmoid_prime if name == "sigmoid" else lambda v: decimal_ln_tanh_prime(v).exp()
+    for v, got in zip(z.ravel(), slope.log10_abs().ravel()):
+        # past |z| = 1e4 the decimal exponential is needless: ln σ'(z) = −|z|, ln tanh'(z) = ln 4 − 2|z| to rounding
+        asymptote = -abs(v) if name == "sigmoid" else math.log(4.0) - 2.0 * abs(v)
+        want = float(reference(v).log10()) if abs(v) < 1e4 else asymptote / math.log(10)
+        assert math.isfinite(got) and got == pytest.approx(want, rel=1e-14, abs=1e-15), (v, got, want)
+
+
+def test_relu_slope_stays_plain_and_exactly_zero_below_the_kink():
+    slope = get_activation("relu").slope(np.array([-1e300, -1.0, 0.0, 1e-300, 5.0]))
+    assert isinstance(slope, np.ndarray)
+    np.testing.assert_array_equal(slope, [0.0, 0.0, 0.0, 1.0, 1.0])
+
+
+def test_slope_of_nan_is_nan_and_of_an_empty_array_empty():
+    for act in ACTIVATIONS.values():
+        assert act.slope(np.zeros((2, 0))).shape == (2, 0)
+    slope = get_activation("sigmoid").slope(np.array([np.nan, 2000.0]))
+    assert np.isnan(slope.mantissa[0]) and math.isfinite(slope.log10_abs()[1])
+
+
+@pytest.mark.parametrize("bad", ["softsign", None, 3, ["sigmoid"], True])
+def test_unknown_activations_are_value_errors_naming_the_choices(bad):
+    with pytest.raises(ValueError, match="activation must be one of"):
+        get_activation(bad)

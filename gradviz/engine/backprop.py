@@ -25,7 +25,7 @@ from gradviz.engine.checks import as_numbers
 from gradviz.engine.costs import get_cost
 from gradviz.engine.layers import Dense, DenseCache, Gate, Gated, GatedCache
 from gradviz.engine.network import Network
-from gradviz.engine.scaled import LOG10_2, Scaled, accumulate, ln_global_norm, ln_norm
+from gradviz.engine.scaled import LOG10_2, Scaled, ln_global_norm, ln_norm_of_rows, normalized_rows
 
 Array = np.ndarray
 LN10 = math.log(10.0)
@@ -193,8 +193,11 @@ def gradients_of(net: Network, x, y, cost="quadratic", *, weights: bool = True, 
 
 
 def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms: str) -> Gradients:
+    """The loop: backward through the layers one step at a time (the only sequential part: δ_l and ∂C/∂a_{l−1});
+    a plain layer's parameter gradients as soon as its δ is known, an unrolled layer's over all its steps at once."""
     depth, ln_batch = net.depth, math.log(len(x))
     caches = _forward_caches(net, x)
+    slopes = net.layers[0].step_slopes(caches) if net.unroll else [None] * depth
     out_layer, out_cache = _layer_at(net, depth - 1), caches[-1]
     delta = cost.output_delta(out_layer, out_cache, y)
     activation_norms, layer_norms = norms == "all", norms != "none"
@@ -202,19 +205,29 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
     if activation_norms:
         ln_grad_a[depth] = cost.output_gradient(out_layer, out_cache, y).ln_norm - ln_batch
     ln_w, ln_b = np.full(depth, np.nan), np.full(depth, np.nan)
-    totals: list[list] = [[None] * len(layer.parameter_names) for layer in net.layers]
+    totals: list = [None] * len(net.layers)
+    deltas = []
     for layer in reversed(range(depth)):
-        k = net.param_index(layer)
-        grads, grad_a_prev = net.layers[k].backward(delta, caches[layer], layer > 0 or activation_norms, weights)
-        if layer_norms:
-            ln_b[layer] = ln_norm(grads[1])
-            if weights:
-                ln_w[layer] = ln_norm(grads[0])
-        totals[k] = [accumulate(total, g) for total, g in zip(totals[k], grads)] if net.unroll else list(grads)
+        below = _layer_at(net, layer)
+        if net.unroll:
+            deltas.append(delta)
+        else:
+            totals[layer], lw, lb = below.gradients([delta], [caches[layer]], weights, layer_norms)
+            if layer_norms:
+                ln_w[layer], ln_b[layer] = (lw[0] if weights else np.nan), lb[0]
+        if layer == 0 and not activation_norms:
+            break
+        grad_a, squares = normalized_rows(below.through(delta, caches[layer]))
         if activation_norms:
-            ln_grad_a[layer] = grad_a_prev.ln_norm - ln_batch
+            ln_grad_a[layer] = ln_norm_of_rows(squares, grad_a.exponent) - ln_batch
         if layer > 0:
-            delta = _layer_at(net, layer - 1).delta(grad_a_prev, caches[layer - 1])
+            delta = _layer_at(net, layer - 1).delta(grad_a, caches[layer - 1], slopes[layer - 1])
+    if net.unroll:
+        totals[0], lw, lb = net.layers[0].gradients(deltas[::-1], caches, weights, layer_norms)
+        if layer_norms:
+            ln_b[:] = lb
+            if weights:
+                ln_w[:] = lw
     names = tuple(name for layer in net.layers for name in layer.parameter_names)
     return Gradients(tuple(g for layer_totals in totals for g in layer_totals), names, ln_b / LN10, ln_w / LN10,
                      ln_grad_a / LN10 if activation_norms else None, cost.value(out_layer, out_cache, y), net.unroll)

@@ -30,7 +30,7 @@ import numpy as np
 
 from gradviz.engine.activations import Activation, get_activation, sigmoid
 from gradviz.engine.checks import as_numbers, whole_number
-from gradviz.engine.scaled import Scaled, add, normalized, rows_at_common_exponent, times
+from gradviz.engine.scaled import LN2, Scaled, add, per_step_norms, stack_rows, sum_over_steps, times
 
 Array = np.ndarray
 
@@ -65,13 +65,67 @@ class Gate:
         return Gate(zeros, np.full(width, float(forget_bias)), zeros, np.full(width, float(input_bias)))
 
 
-def _mean_outer(delta: Scaled, a_prev: Array, weights: bool) -> tuple[Scaled | None, Scaled]:
-    """(mean_r δ_r a_prev,rᵀ, mean_r δ_r): a weight's and a bias's gradient from a row-scaled δ (the weight's
-    only if asked for: it is the costliest product of the backward pass)."""
-    m, exponent = rows_at_common_exponent(delta)
+def stream_gradients(deltas: list[Scaled], a_prevs: list[Array], weights: bool, norms: bool):
+    """One δ stream of a layer over the steps that use it (one step for a plain layer, T for an unrolled one):
+    (Σ_t mean_r δ_t a_prev,tᵀ or None, Σ_t mean_r δ_t, ln ‖each step's weight share‖, ln ‖each step's bias
+    share‖) — the shares' norms None unless asked for. Each step's rows are brought to that step's largest
+    exponent, so a step far below the others keeps its own digits."""
+    if len(deltas) == 1 and isinstance(deltas[0].exponent, int):
+        return _one_step_gradients(deltas[0], a_prevs[0], weights, norms)
+    m, e = stack_rows(deltas)
+    rows = m.shape[1]
+    step_top = e.max(axis=1)
+    shift = e - step_top[:, None]
+    if shift.any():
+        with np.errstate(under="ignore"):
+            m = np.ldexp(m, np.maximum(shift, -2000)[..., None])
+    bias_steps = m.sum(axis=1) / rows
+    ln_b = per_step_norms(bias_steps, step_top) if norms else None
+    nabla_b = sum_over_steps(bias_steps, step_top)
+    if not weights:
+        return None, nabla_b, None, ln_b
+    if len(deltas) == 1:
+        nabla_w = Scaled(m[0].T @ a_prevs[0] / rows, int(step_top[0]))
+        ln_w = per_step_norms(nabla_w.mantissa[None], step_top) if norms else None
+        return nabla_w, nabla_b, ln_w, ln_b
+    a = np.stack(a_prevs)
+    top = int(step_top.max())
+    with np.errstate(under="ignore"):
+        aligned = np.ldexp(m, np.maximum(step_top - top, -2000)[:, None, None])
+    nabla_w = Scaled(aligned.reshape(-1, m.shape[2]).T @ a.reshape(-1, a.shape[2]) / rows, top)
+    ln_w = _shared_weight_norms(m, a, step_top, rows) if norms else None
+    return nabla_w, nabla_b, ln_w, ln_b
+
+
+def _one_step_gradients(delta: Scaled, a_prev: Array, weights: bool, norms: bool):
+    """stream_gradients for one step whose rows share one exponent (a plain layer, the usual case)."""
+    m, exponent = delta.mantissa, delta.exponent
     rows = len(m)
+    nabla_b = Scaled(m.sum(axis=0) / rows, exponent)
     nabla_w = Scaled(m.T @ a_prev / rows, exponent) if weights else None
-    return nabla_w, Scaled(m.sum(axis=0) / rows, exponent)
+    if not norms:
+        return nabla_w, nabla_b, None, None
+    ln_b = per_step_norms(nabla_b.mantissa[None], np.array([exponent]))
+    ln_w = per_step_norms(nabla_w.mantissa[None], np.array([exponent])) if weights else None
+    return nabla_w, nabla_b, ln_w, ln_b
+
+
+def _shared_weight_norms(m: Array, a: Array, step_top: Array, rows: int) -> Array:
+    """ln ‖δ_tᵀ a_t / rows‖ for every step t without forming the T products:
+    ‖δᵀa‖² = Σ (δ δᵀ) ⊙ (a aᵀ), a rows × rows sum per step."""
+    gram_delta = np.matmul(m, m.transpose(0, 2, 1))
+    gram_a = np.matmul(a, a.transpose(0, 2, 1))
+    squares = np.einsum("tij,tij->t", gram_delta, gram_a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 0.5 * np.log(np.maximum(squares, 0.0)) + step_top * LN2 - np.log(rows)
+
+
+def _stacked_slopes(activation: Activation, z: list[Array]) -> list:
+    """act'(z) for every step at once (an unrolled layer's T slopes in one call), as one entry per step."""
+    slope = activation.slope(np.stack(z))
+    if isinstance(slope, Scaled):
+        return [Scaled(slope.mantissa[t], slope.exponent[t]) for t in range(len(z))]
+    return list(slope)
 
 
 class DenseCache:
@@ -99,16 +153,22 @@ class Dense:
         z = a_prev @ self.w.T + self.b
         return DenseCache(a_prev, z, self.activation.fn(z))
 
-    def delta(self, grad_a: Scaled, cache: DenseCache) -> Scaled:
-        """δ = ∂C/∂a ⊙ act'(z)."""
-        return times(grad_a, self.activation.slope(cache.z))
+    def delta(self, grad_a: Scaled, cache: DenseCache, slope=None) -> Scaled:
+        """δ = ∂C/∂a ⊙ act'(z) (slope: act'(z) if already computed)."""
+        return times(grad_a, self.activation.slope(cache.z) if slope is None else slope)
 
-    def backward(self, delta: Scaled, cache: DenseCache, need_grad_a_prev: bool = True, weights: bool = True):
-        """(∂C/∂W, ∂C/∂b) (∂C/∂W None unless weights), and ∂C/∂a_prev = Wᵀ δ (None when not needed)."""
-        grads = _mean_outer(delta, cache.a_prev, weights)
-        if not need_grad_a_prev:
-            return grads, None
-        return grads, normalized(Scaled(delta.mantissa @ self.w, delta.exponent))
+    def through(self, delta: Scaled, cache: DenseCache) -> Scaled:
+        """∂C/∂a_prev = Wᵀ δ, row by row."""
+        return Scaled(delta.mantissa @ self.w, delta.exponent)
+
+    def gradients(self, deltas: list[Scaled], caches: list[DenseCache], weights: bool, norms: bool):
+        """(∂C/∂W, ∂C/∂b) summed over the steps, and each step's (ln ‖∂C/∂W‖, ln ‖∂C/∂b‖) share or None."""
+        nabla_w, nabla_b, ln_w, ln_b = stream_gradients(deltas, [c.a_prev for c in caches], weights, norms)
+        return (nabla_w, nabla_b), ln_w, ln_b
+
+    def step_slopes(self, caches: list[DenseCache]) -> list:
+        """act'(z) of every step, computed at once."""
+        return _stacked_slopes(self.activation, [c.z for c in caches])
 
     @staticmethod
     def local_factor(w, slope):
@@ -154,24 +214,40 @@ class Gated:
         g, f, i = self.activation.fn(z), sigmoid(zf), sigmoid(zi)
         return GatedCache(a_prev, z, g, zf, f, zi, i, f * a_prev + i * g)
 
-    def delta(self, grad_a: Scaled, cache: GatedCache) -> GatedDelta:
-        """δz = ∂C/∂a ⊙ i ⊙ act'(z), δf = ∂C/∂a ⊙ a_prev ⊙ σ'(zf), δi = ∂C/∂a ⊙ g ⊙ σ'(zi)."""
-        sigmoid_slope = get_activation("sigmoid").slope
-        return GatedDelta(grad_a,
-                          times(times(grad_a, cache.i), self.activation.slope(cache.z)),
-                          times(times(grad_a, cache.a_prev), sigmoid_slope(cache.zf)),
-                          times(times(grad_a, cache.g), sigmoid_slope(cache.zi)))
+    def delta(self, grad_a: Scaled, cache: GatedCache, slopes=None) -> GatedDelta:
+        """δz = ∂C/∂a ⊙ i ⊙ act'(z), δf = ∂C/∂a ⊙ a_prev ⊙ σ'(zf), δi = ∂C/∂a ⊙ g ⊙ σ'(zi)
+        (slopes: (act'(z), σ'(zf), σ'(zi)) if already computed)."""
+        if slopes is None:
+            sigmoid_slope = get_activation("sigmoid").slope
+            slopes = (self.activation.slope(cache.z), sigmoid_slope(cache.zf), sigmoid_slope(cache.zi))
+        slope, slope_f, slope_i = slopes
+        return GatedDelta(grad_a, times(times(grad_a, cache.i), slope), times(times(grad_a, cache.a_prev), slope_f),
+                          times(times(grad_a, cache.g), slope_i))
 
-    def backward(self, delta: GatedDelta, cache: GatedCache, need_grad_a_prev: bool = True, weights: bool = True):
-        """(∂C/∂W, ∂C/∂b, ∂C/∂Wf, ∂C/∂bf, ∂C/∂Wi, ∂C/∂bi) (weights None unless asked for), and ∂C/∂a_prev
-        (None when not needed)."""
-        a_prev, gate = cache.a_prev, self.gate
-        grads = tuple(g for d in (delta.dz, delta.df, delta.di) for g in _mean_outer(d, a_prev, weights))
-        if not need_grad_a_prev:
-            return grads, None
-        through = [times(delta.grad_a, cache.f)] + [Scaled(d.mantissa @ w, d.exponent) for d, w in
-                                                    ((delta.dz, self.w), (delta.df, gate.wf), (delta.di, gate.wi))]
-        return grads, normalized(add(through))
+    def through(self, delta: GatedDelta, cache: GatedCache) -> Scaled:
+        """∂C/∂a_prev = f ⊙ ∂C/∂a + Wᵀ δz + Wfᵀ δf + Wiᵀ δi, row by row."""
+        gate = self.gate
+        return add([times(delta.grad_a, cache.f)] + [Scaled(d.mantissa @ w, d.exponent) for d, w in
+                                                     ((delta.dz, self.w), (delta.df, gate.wf), (delta.di, gate.wi))])
+
+    def gradients(self, deltas: list[GatedDelta], caches: list[GatedCache], weights: bool, norms: bool):
+        """(∂C/∂W, ∂C/∂b, ∂C/∂Wf, ∂C/∂bf, ∂C/∂Wi, ∂C/∂bi) summed over the steps, and each step's
+        (ln ‖∂C/∂W‖, ln ‖∂C/∂b‖) share or None."""
+        a_prevs = [c.a_prev for c in caches]
+        grads, shares = [], None
+        for stream in ("dz", "df", "di"):
+            nabla_w, nabla_b, ln_w, ln_b = stream_gradients([getattr(d, stream) for d in deltas], a_prevs, weights,
+                                                            norms and stream == "dz")
+            grads += [nabla_w, nabla_b]
+            shares = shares or (ln_w, ln_b)
+        return tuple(grads), shares[0], shares[1]
+
+    def step_slopes(self, caches: list[GatedCache]) -> list:
+        """(act'(z), σ'(zf), σ'(zi)) of every step, computed at once."""
+        sigmoid = get_activation("sigmoid")
+        return list(zip(_stacked_slopes(self.activation, [c.z for c in caches]),
+                        _stacked_slopes(sigmoid, [c.zf for c in caches]),
+                        _stacked_slopes(sigmoid, [c.zi for c in caches])))
 
     @staticmethod
     def local_factor(w, slope, f, i, a_prev, g, wf, slope_f, wi, slope_i):

@@ -217,3 +217,66 @@ def _log_sum_squares(ln_rows: np.ndarray) -> float:
 def ln_global_norm(parts: list[Scaled]) -> float:
     """ln √(Σ_k ‖part_k‖²) over several arrays."""
     return _log_sum_squares(np.array([ln_norm(p) for p in parts]))
+
+
+ROW_SQUARES = (LOW * LOW, HIGH * HIGH)
+
+
+def normalized_rows(x: Scaled) -> tuple[Scaled, np.ndarray]:
+    """(x with its rows inside the band, as `normalized` keeps them, and each row's Σ mantissa²), checked with
+    one pass (the sums of squares the caller needs for the norm anyway); only rows outside are rescaled."""
+    m = x.mantissa
+    squares = np.einsum("ij,ij->i", m, m)
+    if ROW_SQUARES[0] <= squares.min(initial=ROW_SQUARES[0]) and squares.max(initial=0.0) <= ROW_SQUARES[1]:
+        return x, squares
+    rescaled = normalized(x)
+    if rescaled is x:
+        return x, squares
+    m = rescaled.mantissa
+    return rescaled, np.einsum("ij,ij->i", m, m)
+
+
+def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray) -> float:
+    """ln √(Σ_r squares[r] · 4^exponent[r]): a row-scaled array's Frobenius norm from its rows' Σ mantissa²."""
+    if isinstance(exponent, int):
+        total = float(np.sum(squares))
+        if SQUARE_RANGE[0] < total < SQUARE_RANGE[1]:
+            return 0.5 * math.log(total) + exponent * LN2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ln_rows = 0.5 * np.log(squares) + np.broadcast_to(np.asarray(exponent).reshape(-1), squares.shape) * LN2
+    return _log_sum_squares(ln_rows)
+
+
+def stack_rows(parts: list[Scaled]) -> tuple[np.ndarray, np.ndarray]:
+    """T row-scaled (rows, n) arrays as (mantissas (T, rows, n), exponents (T, rows)); one part is a view."""
+    if len(parts) == 1:
+        part = parts[0]
+        exponent = np.broadcast_to(np.asarray(part.exponent, dtype=np.int64).reshape(-1), part.mantissa.shape[:1])
+        return part.mantissa[None], exponent[None]
+    mantissa = np.stack([p.mantissa for p in parts])
+    exponent = np.stack([np.broadcast_to(np.asarray(p.exponent, dtype=np.int64).reshape(-1), p.mantissa.shape[:1])
+                         for p in parts])
+    return mantissa, exponent
+
+
+def per_step_norms(values: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """ln ‖values[t] · 2^exponent[t]‖ for every t (axis 0), from sums of squares, careful where out of range."""
+    flat = values.reshape(len(values), -1)
+    squares = np.einsum("ij,ij->i", flat, flat)
+    with np.errstate(divide="ignore"):
+        ln = 0.5 * np.log(squares) + exponent * LN2
+    bad = ~((squares > SQUARE_RANGE[0]) & (squares < SQUARE_RANGE[1])) & (squares != 0)
+    for t in np.nonzero(bad)[0]:
+        ln[t] = _careful_ln_norm(flat[t], int(exponent[t]))
+    return ln
+
+
+def sum_over_steps(values: np.ndarray, exponent: np.ndarray) -> Scaled:
+    """Σ_t values[t] · 2^exponent[t] as one Scaled array (one exponent, the largest of the non-zero steps)."""
+    if len(values) == 1:
+        return Scaled(values[0], int(exponent[0]))
+    nonzero = np.any(values.reshape(len(values), -1) != 0, axis=1)
+    top = int(exponent[nonzero].max()) if nonzero.any() else 0
+    shift = np.maximum(exponent - top, -2000).reshape((-1,) + (1,) * (values.ndim - 1))
+    with np.errstate(under="ignore"):
+        return Scaled(np.ldexp(values, shift).sum(axis=0), top)

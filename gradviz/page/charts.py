@@ -227,10 +227,11 @@ def slope_curve_chart(key: str, z_grid: np.ndarray, slope: np.ndarray, live_z: n
 
 def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, series_title: str,
                           value_title: str, notes: list[str], reference: pd.DataFrame | None = None,
-                          source_titles: tuple[str, str] = ("", ""), floor_note: str = "{count}") -> Chart:
+                          source_titles: tuple[str, str] = ("", ""), floor_note: str = "{count}",
+                          rules: dict[str, float] | None = None, series_order: list | None = None) -> Chart:
     """One line per series (a layer) over time (epochs or steps), log scale: columns time, series, log10.
     At most MAX_LINES series (the caller thins and says so) and MAX_POINTS times each; reference (same
-    columns) overlaid dashed (Nielsen's published curves)."""
+    columns) overlaid dashed (Nielsen's published curves); rules: dashed lines {label: value}."""
     times = thinned_values(np.sort(frame["time"].unique()), MAX_POINTS)
     data = frame[frame["time"].isin(times) & np.isfinite(frame["log10"])].assign(source=source_titles[0])
     if reference is not None:
@@ -241,9 +242,11 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
         ["time", "series", "log10", "text", "source", "below"]]
     encoding = dict(
         x=alt.X("time:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
-        y=log10_axis("log10", y_title, shown_data["log10"]),
-        color=alt.Color("series:O", title=series_title, scale=alt.Scale(scheme="viridis"),
-                        legend=alt.Legend(orient="top", direction="horizontal", columns=6)),
+        y=log10_axis("log10", y_title, shown_data["log10"], [math.log10(v) for v in (rules or {}).values()]),
+        color=alt.Color("series:O", title=series_title,
+                        scale=alt.Scale(scheme="viridis", domain=series_order) if series_order is not None
+                        else alt.Scale(scheme="viridis"),
+                        legend=alt.Legend(orient="top", direction="horizontal", columns=4, labelLimit=120)),
         detail="source:N",
         tooltip=[alt.Tooltip("time:Q", title=x_title), alt.Tooltip("series:O", title=series_title),
                  alt.Tooltip("text:N", title=value_title)],
@@ -254,8 +257,15 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
         encoding["tooltip"] = encoding["tooltip"] + [alt.Tooltip("source:N", title=" ")]
     if below:
         notes.append(floor_note.format(count=below))
-    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding).properties(height=HEIGHT)
-    return Chart(key, _spec(chart), {f"{key}-values": shown_data}, " ".join(notes) or None)
+    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding)]
+    datasets = {f"{key}-values": shown_data}
+    if rules:
+        datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": [math.log10(v) for v in rules.values()]})
+        base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
+        layers += [base.mark_rule(strokeDash=[4, 4], color="gray"),
+                   base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
+    chart = alt.layer(*layers).properties(height=HEIGHT) if len(layers) > 1 else layers[0].properties(height=HEIGHT)
+    return Chart(key, _spec(chart), datasets, " ".join(notes) or None)
 
 
 def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from gradviz.page.sections import chain, deep, layers, theory, time
+from gradviz.page.sections import chain, deep, layers, run, theory, time
 
 
 @dataclass(frozen=True)
@@ -25,4 +25,5 @@ SECTIONS = {
     "time": Section("jobs.rnn_training", time.jobs, time.render),
     "deep": Section("jobs.deep", deep.jobs, deep.render),
     "theory": Section("jobs.theory", theory.jobs, theory.render),
+    "run": Section("jobs.run", run.jobs, run.render),
 }

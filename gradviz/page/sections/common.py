@@ -43,12 +43,14 @@ def thinned_layers(history: History, limit: int = charts.MAX_LINES) -> np.ndarra
 
 
 def speeds_chart(key: str, history: History, words: Words, *, y_title: str, series_title: str,
-                 reference: pd.DataFrame | None = None, layers: np.ndarray | None = None) -> b.Chart:
-    """Each (drawn) layer's gradient norm over the recorded times, log scale; Nielsen's curves dashed."""
-    drawn = thinned_layers(history) if layers is None else layers
+                 reference: pd.DataFrame | None = None, named: bool = False) -> b.Chart:
+    """Each (drawn) layer's gradient norm over the recorded times, log scale; Nielsen's curves dashed.
+    named: label the layers by their names (a user's run: encoder.0, head) in forward order."""
+    drawn = thinned_layers(history)
     columns = np.isin(history.layers, drawn)
     r, k = history.grad_log10[:, columns].shape
-    frame = pd.DataFrame({"time": np.repeat(history.times, k), "series": np.tile(history.layers[columns], r),
+    labels = np.array(history.layer_names, dtype=object)[columns] if named else history.layers[columns]
+    frame = pd.DataFrame({"time": np.repeat(history.times, k), "series": np.tile(labels, r),
                           "log10": history.grad_log10[:, columns].ravel()})
     notes = []
     if history.n_layers > len(drawn):
@@ -63,7 +65,8 @@ def speeds_chart(key: str, history: History, words: Words, *, y_title: str, seri
     return charts.lines_over_time_chart(key, frame, x_title=time_title, y_title=y_title, series_title=series_title,
                                         value_title=y_title, notes=notes, reference=ref,
                                         source_titles=(words("common.this_run"), words("layers.published")),
-                                        floor_note=words("page.below_floor", count="{count}"))
+                                        floor_note=words("page.below_floor", count="{count}"),
+                                        series_order=list(labels) if named else None)
 
 
 def _series(x: np.ndarray, named: dict[str, np.ndarray]) -> pd.DataFrame:
