@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 
 import streamlit as st
@@ -17,7 +18,7 @@ from gradviz.page import blocks as b
 from gradviz.page.i18n import LANGUAGES, Words, language_of
 from gradviz.page.jobboard import JobBoard
 from gradviz.page.jobs import BUDGET_SECONDS, section_cost
-from gradviz.page.precomputed import load_precomputed
+from gradviz.page.precomputed import load_precomputed, warm_views
 from gradviz.page.sections import SECTIONS
 from gradviz.page.sections import run as run_section
 from gradviz.page.settings import DEFAULTS, SETTINGS, TABLE, encode_url, parse_url, shown
@@ -46,13 +47,28 @@ def server() -> tuple[JobBoard, ByteStore]:
     return board, ByteStore(VIEW_BYTES)
 
 
+@st.cache_resource
+def warm_up() -> threading.Thread:
+    """Once per server, after the first page is drawn (so it does not slow that page): the default section's
+    views for the default settings and their neighbours, in both languages, drawn in the background."""
+    board, views = server()
+    thread = threading.Thread(target=warm_views, args=(board.store, views, DEFAULTS["section"]), daemon=True)
+    thread.start()
+    return thread
+
+
 def query_pairs() -> list[tuple[str, str]]:
     return [(key, value) for key in st.query_params for value in st.query_params.get_all(key)]
 
 
 def load_url_state() -> None:
-    """On a session's first run, fill the controls from the URL and count what could not be used."""
+    """On a session's first run, fill the controls from the URL and count what could not be used. On later
+    runs, keep every setting: Streamlit forgets a widget's value when it is not drawn (another section's
+    controls), so each value is written back as the session's own."""
     if "url_problems" in st.session_state:
+        for name in DEFAULTS:
+            if name in st.session_state:
+                st.session_state[name] = st.session_state[name]
         return
     reading = parse_url(query_pairs())
     st.session_state.update(reading.values)
@@ -264,6 +280,7 @@ def main() -> None:
     values = controls(words)
     save_url_state(values)
     show_section(values["section"], PageState.of(values), words)
+    warm_up()
 
 
 main()

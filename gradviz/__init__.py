@@ -9,9 +9,11 @@ from gradviz import datasets
 from gradviz.engine.backprop import Gradients, backprop, forward, forward_trace
 from gradviz.engine.initializations import SCHEMES, initialize
 from gradviz.engine.layers import Gate
+from gradviz.engine.meanfield import critical_weight_variance, mean_field
 from gradviz.engine.network import Network
 from gradviz.experiments.chain import ChainConfig, analyze_chain, exploding_chain, vanishing_chain
 from gradviz.experiments.nielsen import nielsen_network
+from gradviz.experiments.your_run import read_run
 from gradviz.training.descent import Training, train
 from gradviz.training.diagnostics import Checklist
 from gradviz.training.diagnostics import check_symptoms as diagnose

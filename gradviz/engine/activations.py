@@ -94,7 +94,8 @@ class Activation:
     """An activation a(z), its slope a'(z) and ln a'(z), and the facts the page shows about it.
 
     steepest_z: a z where the slope is largest (the exploding chain puts every neuron there);
-    max_slope: that largest slope; symbol / prime_symbol: LaTeX for a(z) and a'(z);
+    max_slope: that largest slope; symbol / prime_symbol: LaTeX for a(z) and a'(z); prime_text: a'(z)'s name
+    in plain text (chart titles);
     complement: 1 − a(z) computed without cancellation, where that is meaningful (sigmoid).
     """
 
@@ -107,6 +108,7 @@ class Activation:
     max_slope: float
     symbol: str
     prime_symbol: str
+    prime_text: str
     saturates: bool
     complement: Callable[[Array], Array] | None = None
 
@@ -123,11 +125,11 @@ class Activation:
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation("sigmoid", sigmoid, sigmoid_prime, log_sigmoid_prime, sigmoid_scalar, 0.0, 0.25,
-                          r"\sigma", r"\sigma'", True, sigmoid_complement),
+                          r"\sigma", r"\sigma'", "σ'", True, sigmoid_complement),
     "tanh": Activation("tanh", np.tanh, tanh_prime, log_tanh_prime, math.tanh, 0.0, 1.0,
-                       r"\tanh", r"\tanh'", True),
+                       r"\tanh", r"\tanh'", "tanh'", True),
     "relu": Activation("relu", relu, relu_prime, log_relu_prime, relu_scalar, 1.0, 1.0,
-                       r"\mathrm{relu}", r"\mathrm{relu}'", False),
+                       r"\mathrm{relu}", r"\mathrm{relu}'", "relu'", False),
 }
 
 

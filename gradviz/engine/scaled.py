@@ -130,17 +130,6 @@ def normalized(x: Scaled) -> Scaled:
     return Scaled(np.ldexp(m, -shift), x.exponent + shift)
 
 
-def rows_at_common_exponent(x: Scaled) -> tuple[np.ndarray, int]:
-    """(mantissas, E) with every row brought to the largest row exponent E: value = mantissas · 2^E."""
-    e = x.exponent
-    if isinstance(e, int):
-        return x.mantissa, e
-    top = int(e.max())
-    if int(e.min()) == top:
-        return x.mantissa, top
-    return np.ldexp(x.mantissa, np.maximum(e - top, -2000)), top
-
-
 def add(terms: list[Scaled]) -> Scaled:
     """Σ terms (same shapes), each row at the largest exponent among the terms' rows."""
     exponents = [t.exponent for t in terms]
@@ -156,16 +145,6 @@ def add(terms: list[Scaled]) -> Scaled:
         top = np.maximum(top, e)
     total = sum(np.ldexp(t.mantissa, np.maximum(t.exponent - top, -2000)) for t in terms)
     return normalized(Scaled(total, np.asarray(top, dtype=np.int64)))
-
-
-def accumulate(total: Scaled | None, term: Scaled | None) -> Scaled | None:
-    """total + term (an unrolled layer's gradient summed over its steps); either may carry one exponent per row
-    (a weight gradient that normalized had to rescale)."""
-    if total is None or term is None:
-        return term
-    if isinstance(total.exponent, int) and isinstance(term.exponent, int) and total.exponent == term.exponent:
-        return normalized(Scaled(total.mantissa + term.mantissa, total.exponent))
-    return add([total, term])
 
 
 def ln_norm(x: Scaled) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gradviz.page.blocks import Chart
-from gradviz.page.formatting import magnitude_text, superscript
+from gradviz.page.formatting import magnitude_text
 
 MAX_POINTS = 400
 MAX_LINES = 12
@@ -118,6 +118,11 @@ def _integer_axis(field: str, title: str, low: int, high: int) -> alt.X:
                  scale=alt.Scale(domain=[low, max(high, low + 1)], zero=False, nice=False))
 
 
+def _flag(below: int) -> list[str]:
+    """The `below` column, kept in a dataset only when the ▼ marks that read it are drawn."""
+    return ["below"] if below else []
+
+
 def _floor_marks(data: str, x: alt.X, field: str) -> alt.Chart:
     """▼ at the bottom edge for values below the axis floor."""
     return alt.Chart(alt.Data(name=data)).transform_filter("datum.below").mark_point(
@@ -139,7 +144,7 @@ def per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, signs
     floor = floor_of(list(finite["log10"]) + extra)
     drawn, below = clip_to_floor(finite, "log10", floor)
     drawn = drawn.assign(text=_text_column(finite["log10"].to_numpy(), finite["sign"].to_numpy()))[
-        ["layer", "log10", "text", "below"]]
+        ["layer", "log10", "text"] + _flag(below)]
     low, high = int(np.min(layer)), int(np.max(layer))
     x = _integer_axis("layer", x_title, low, high)
     y = log10_axis("log10", y_title, drawn["log10"], extra)
@@ -178,7 +183,7 @@ def factor_chart(key: str, layer: np.ndarray, log10_factor: np.ndarray, sign: np
     floor = floor_of(list(finite["log10"]) + reference)
     drawn, below = clip_to_floor(finite, "log10", floor)
     drawn = drawn.assign(text=_text_column(finite["log10"].to_numpy(), finite["sign"].to_numpy(), 4),
-                         kind=np.where(finite["log10"] > 0, grows, shrinks))[["layer", "log10", "text", "kind", "below"]]
+                         kind=np.where(finite["log10"] > 0, grows, shrinks))[["layer", "log10", "text", "kind"] + _flag(below)]
     x = _integer_axis("layer", x_title, int(np.min(layer)), int(np.max(layer)))
     y = log10_axis("log10", y_title, drawn["log10"], reference)
     dots = alt.Chart(alt.Data(name=f"{key}-values")).mark_circle(size=55 if len(drawn) <= 60 else 10).encode(
@@ -239,7 +244,7 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
     floor = floor_of(data["log10"])
     shown_data, below = clip_to_floor(data, "log10", floor)
     shown_data = shown_data.assign(text=_text_column(data["log10"].to_numpy()))[
-        ["time", "series", "log10", "text", "source", "below"]]
+        ["time", "series", "log10", "text", "source"] + _flag(below)]
     encoding = dict(
         x=alt.X("time:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
         y=log10_axis("log10", y_title, shown_data["log10"], [math.log10(v) for v in (rules or {}).values()]),
@@ -255,9 +260,10 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
         encoding["strokeDash"] = alt.StrokeDash("source:N", title=None, legend=alt.Legend(orient="top"),
                                                 scale=alt.Scale(domain=list(source_titles), range=[[1, 0], [4, 3]]))
         encoding["tooltip"] = encoding["tooltip"] + [alt.Tooltip("source:N", title=" ")]
+    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding)]
     if below:
         notes.append(floor_note.format(count=below))
-    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding)]
+        layers.append(_floor_marks(f"{key}-values", alt.X("time:Q"), "log10"))
     datasets = {f"{key}-values": shown_data}
     if rules:
         datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": [math.log10(v) for v in rules.values()]})
@@ -279,7 +285,7 @@ def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, v
     extra = [math.log10(v) for v in (rules or {}).values()]
     floor = floor_of(list(data["log10"]) + extra)
     drawn, below = clip_to_floor(data, "log10", floor)
-    drawn = drawn.assign(text=_text_column(data["log10"].to_numpy()))[["x", "series", "log10", "text", "below"]]
+    drawn = drawn.assign(text=_text_column(data["log10"].to_numpy()))[["x", "series", "log10", "text"] + _flag(below)]
     chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_line(point=len(drawn) <= 60).encode(
         x=alt.X("x:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
         y=log10_axis("log10", y_title, drawn["log10"], extra),
@@ -296,6 +302,7 @@ def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, v
                    base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
     if below:
         notes.append(floor_note.format(count=below))
+        layers.append(_floor_marks(f"{key}-values", alt.X("x:Q"), "log10"))
     return Chart(key, _spec(alt.layer(*layers).properties(height=height)), datasets, " ".join(notes) or None)
 
 
@@ -401,7 +408,3 @@ def path_on_surface_chart(key: str, surface: pd.DataFrame, paths: pd.DataFrame, 
     chart = alt.layer(heat, path).properties(height=300)
     return Chart(key, _spec(chart), {f"{key}-surface": surface[["x", "y", "log10"]], f"{key}-paths": paths}, None)
 
-
-def superscript_label(k: int) -> str:
-    """'10⁻³' for axis and legend labels in text."""
-    return "10" + superscript(str(k))

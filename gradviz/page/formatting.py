@@ -74,11 +74,6 @@ def magnitude_latex(log10_value: float, sign: float = 1.0, digits: int = 4) -> s
     return rf"{prefix}{mantissa} \times 10^{{{exponent}}}"
 
 
-def power_of_ten(k: int) -> str:
-    """10ᵏ as text, for axis labels."""
-    return "10" + superscript(str(k))
-
-
 def percent(p: float) -> str:
     """0.6827 -> '68.3 %'."""
     return f"{100 * p:.1f} %"

@@ -62,6 +62,3 @@ def section_cost(jobs: dict[str, Job]) -> float:
     """The estimated seconds of a section's jobs, run one after the other."""
     return sum(job.cost for job in jobs.values())
 
-
-def over_budget(jobs: dict[str, Job], budget: float = BUDGET_SECONDS) -> bool:
-    return section_cost(jobs) > budget

@@ -11,9 +11,13 @@ exactly when that visitor is waiting.
 from __future__ import annotations
 
 import gzip
+import time
 import hashlib
 import pickle
+from dataclasses import replace
 from importlib.resources import files
+
+from gradviz.training.history import History
 
 from gradviz.page.settings import DEFAULTS
 
@@ -53,12 +57,18 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def _shipped(result):
+    """The result as the page uses it: a training record without its trained network (the page never draws
+    it, and Nielsen's weights are most of the bytes)."""
+    return replace(result, network=None) if isinstance(result, History) else result
+
+
 def compute_all(progress=None) -> dict:
     """Every neighbour job's result: {key: result}."""
     jobs = neighbour_jobs()
     results = {}
     for count, (key, job) in enumerate(jobs.items(), start=1):
-        results[key] = job()
+        results[key] = _shipped(job())
         if progress is not None:
             progress(count / len(jobs))
     return results
@@ -78,3 +88,25 @@ def load_precomputed() -> dict:
         return {}
     return payload["results"]
 
+
+
+def warm_views(results, views, section: str, languages=("en", "zh"), pause: float = 0.05) -> None:
+    """Draw the section's view for the default settings and every neighbour, in every language, from the
+    shipped results, into the view store — so a remedy switch from the default view only has to send it.
+    Meant for a background thread at server start: one view at a time, with a pause between."""
+    from gradviz.page.i18n import Words
+    from gradviz.page.sections import SECTIONS
+    from gradviz.page.state import PageState
+    from gradviz.page.views import prepare
+
+    for values in neighbour_values():
+        state = PageState.of(values)
+        jobs = SECTIONS[section].jobs(state)
+        found = {name: results.get(job.key) for name, job in jobs.items()}
+        if any(result is None for result in found.values()):
+            continue
+        for lang in languages:
+            key = (section, state.values, lang)
+            if key not in views:
+                views.put(key, prepare(SECTIONS[section].render(state, found, Words(lang))))
+            time.sleep(pause)

@@ -117,6 +117,17 @@ TABLE: tuple[Setting, ...] = (
     Setting("example", "choice", "vanishing", "segmented", "run", choices=("vanishing", "exploding_clipped", "healthy")),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in TABLE}
+# The sidebar shows a group only on the sections it acts on.
+GROUP_SECTIONS = {
+    "remedies": ("chain", "layers", "time", "theory"),
+    "init": ("layers", "time", "deep", "theory"),
+    "chain": ("chain",),
+    "training": ("chain", "layers", "time"),
+    "layers": ("layers",),
+    "time": ("time",),
+    "deep": ("deep", "theory"),
+    "run": ("run",),
+}
 DEFAULTS: dict[str, object] = {s.name: s.default for s in TABLE}
 LANGUAGE_KEY = "lang"
 
@@ -175,7 +186,10 @@ def encode_url(values: Mapping[str, object], lang: str | None = None) -> dict[st
 
 
 def shown(setting: Setting, values: Mapping[str, object]) -> bool:
-    """Whether a control is on the page for these values (a remedy's own setting shows when it is on)."""
+    """Whether a control is on the page for these values: its group acts on the section shown, and a remedy's
+    own setting shows when the remedy is on."""
+    if setting.place in GROUP_SECTIONS and values["section"] not in GROUP_SECTIONS[setting.place]:
+        return False
     if setting.shown_if is None:
         return True
     name, _, wanted = setting.shown_if.partition("=")

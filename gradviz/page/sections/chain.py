@@ -209,8 +209,14 @@ def _gradient_chart(report: ChainReport, words: Words) -> b.Chart:
 
 def _factor_title(report: ChainReport) -> str:
     r = report.config.remedies
-    slope = {"sigmoid": "σ'", "tanh": "tanh'", "relu": "relu'"}[r.activation]
+    slope = get_activation(r.activation).prime_text
     return f"f_j + i_j w_j {slope}(z_j)" if r.gated else f"w_j {slope}(z_j)"
+
+
+def _factor_lines(report: ChainReport) -> dict[str, float]:
+    """The reference lines of the factor chart: 1/4 (σ's largest slope) and 1 for plain sigmoid, else 1."""
+    r = report.config.remedies
+    return {"1/4": 0.25, "1": 1.0} if r.activation == "sigmoid" and not r.gated else {"1": 1.0}
 
 
 def _factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
@@ -221,8 +227,7 @@ def _factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
     zero = int(np.sum(report.factor_log10[1:] == -np.inf))
     if zero:
         notes.append(words("chain.chart.factor_zero", count=zero))
-    act = get_activation(report.config.remedies.activation)
-    lines = {"1/4": 0.25, "1": 1.0} if act.name == "sigmoid" and not report.config.remedies.gated else {"1": 1.0}
+    lines = _factor_lines(report)
     title = _factor_title(report)
     return charts.factor_chart(f"chain-{report.config.case}-factors", report.layer[1:], report.factor_log10[1:],
                                report.factor_sign[1:], x_title=words("common.layer_j"), y_title=f"|{title}|",
@@ -334,7 +339,8 @@ def column(case: str, report: ChainReport, fewer: ChainReport, trained, eta: flo
     rows = [
         (b.Heading(words(f"page.case.{case}"), 3), b.Caption(_setup_caption(report, words)), b.Metrics(tuple(metrics))),
         (b.Text(words("chain.grad.title")), _gradient_chart(report, words)),
-        (b.Text(words("chain.factor.title", factor=_factor_title(report))), factor_chart) if factor_chart else (),
+        (b.Text(words("chain.factor.title" if len(_factor_lines(report)) == 2 else "chain.factor.title.one",
+                      factor=_factor_title(report))), factor_chart) if factor_chart else (),
         product,
         b1_b3,
         (b.Text(words("chain.fewer.title")), _fewer_layers_chart(fewer, words)),
