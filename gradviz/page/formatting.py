@@ -74,11 +74,6 @@ def magnitude_latex(log10_value: float, sign: float = 1.0, digits: int = 4) -> s
     return rf"{prefix}{mantissa} \times 10^{{{exponent}}}"
 
 
-def percent(p: float) -> str:
-    """0.6827 -> '68.3 %'."""
-    return f"{100 * p:.1f} %"
-
-
 def ratio_log10(log10_numerator: float, log10_denominator: float) -> float | None:
     """log10 |p| / |q| from their log10s; None when it is not a number (both 0, the denominator 0, a NaN)."""
     if math.isnan(log10_numerator) or math.isnan(log10_denominator) or log10_denominator == -math.inf:

@@ -20,7 +20,7 @@ from gradviz.experiments.probability import standard_normal_input_facts
 from gradviz.page import blocks as b
 from gradviz.page import charts
 from gradviz.page.export import chain_table, to_csv
-from gradviz.page.formatting import magnitude_latex, magnitude_text, percent, ratio_log10
+from gradviz.page.formatting import magnitude_latex, magnitude_text, ratio_log10
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, chain_analysis_cost, chain_training_cost
 from gradviz.page.sections.common import download, pair_rows, ratio_text, training_rows
@@ -159,6 +159,7 @@ def facts_blocks(activation: str, gated: bool, words: Words) -> list:
     """The slope's peak and the probabilities the argument rests on, for the current activation."""
     act = get_activation(activation)
     facts = standard_normal_input_facts(activation)
+    percent = lambda p: words("common.percent", value=f"{100 * p:.1f}")
     peak = "1/4" if activation == "sigmoid" else magnitude_text(math.log10(act.max_slope))
     items = [b.Metric(words(f"chain.fact.peak.{activation}"), peak, words(f"chain.fact.peak.{activation}.help"))]
     items.append(b.Metric(words("chain.fact.abs_w_below_1"), percent(facts["abs_w_below_1"]),
@@ -311,14 +312,14 @@ def remedy_sentences(report: ChainReport, trained, words: Words) -> list[str]:
         moved = trained.weight_change[-1] if trained.weight_change is not None else None
         out.append(words("chain.remedy.regularize", lmbda=f"{r.regularization.lmbda:g}",
                          penalty=type(r.regularization).__name__,
-                         first=_moved(moved[0] if moved is not None else math.nan)))
+                         first=_moved(moved[0] if moved is not None else math.nan, words)))
     if ratio is not None and not out:
         out.append(words("chain.remedy.none"))
     return out
 
 
-def _moved(fraction: float) -> str:
-    return f"{100 * fraction:.3g} %" if math.isfinite(fraction) else "—"
+def _moved(fraction: float, words: Words) -> str:
+    return words("common.percent", value=f"{100 * fraction:.3g}") if math.isfinite(fraction) else "—"
 
 
 def column(case: str, report: ChainReport, fewer: ChainReport, trained, eta: float, words: Words) -> list[tuple]:

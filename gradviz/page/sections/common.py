@@ -114,7 +114,8 @@ def weight_change_chart(key: str, history: History, words: Words) -> b.Chart | N
     notes = []
     if np.all(change == 0):
         notes.append(words("common.chart.weights_still"))
-    texts = [f"{100 * v:.3g} %" if np.isfinite(v) else words("common.not_a_number") for v in change]
+    texts = [words("common.percent", value=f"{100 * v:.3g}") if np.isfinite(v) else words("common.not_a_number")
+             for v in change]
     return charts.dots_per_layer_chart(key, history.layers, log10, texts, x_title=words("common.layer"),
                                        y_title=words("common.moved.title"), value_title=words("common.moved.tooltip"),
                                        notes=notes)
@@ -184,12 +185,12 @@ def _ratio_number(log10: float, words: Words) -> str:
 def _percent(fraction: float, words: Words) -> str:
     if not math.isfinite(fraction):
         return words("common.not_a_number") if math.isnan(fraction) else words("common.overflowed")
-    return magnitude_text(math.log10(100 * fraction)) + " %" if fraction > 0 else "0 %"
+    return words("common.percent", value=magnitude_text(math.log10(100 * fraction)) if fraction > 0 else "0")
 
 
 def checklist_block(checklist: Checklist, words: Words) -> b.Checklist:
     """The verdict (with the symptoms it rests on) and one line per symptom, with its evidence."""
-    because = ", ".join(words(f"checklist.symptom.{key}") for key in checklist.because)
+    because = words("common.separator").join(words(f"checklist.symptom.{key}") for key in checklist.because)
     verdict = words(f"checklist.verdict.{checklist.verdict}")
     head = words("checklist.head", verdict=verdict) + (words("checklist.because", symptoms=because) if because else "")
     lines = []

@@ -85,7 +85,9 @@ def jobs(state: PageState) -> dict:
 
 
 def _nearest(values: np.ndarray, value: float) -> float:
-    return float(values[np.argmin(np.abs(values - value))])
+    """The grid value nearest to `value`, rounded as the grid's cells are (the axes are ordinal: a point whose
+    value is not exactly a cell's label is not drawn)."""
+    return round(float(values[np.argmin(np.abs(values - value))]), 4)
 
 
 def phase_blocks(diagram: PhaseDiagram, state: PageState, words: Words) -> list:
