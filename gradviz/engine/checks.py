@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -25,3 +27,14 @@ def whole_number(value, name: str, low: int = 1, high: int | None = None) -> int
         allowed = f">= {low}" if high is None else f"from {low} to {high}"
         raise ValueError(f"{name} must be a whole number {allowed}, not {value!r}")
     return int(value)
+
+
+def real_number(value, name: str, *, above: float | None = None, at_least: float | None = None) -> float:
+    """value as a finite float (an int, float or numpy number, not a bool), optionally > above or >= at_least,
+    or a ValueError naming `name`."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+        and math.isfinite(value) and (above is None or value > above) and (at_least is None or value >= at_least)
+    if not ok:
+        bound = f" > {above:g}" if above is not None else f" >= {at_least:g}" if at_least is not None else ""
+        raise ValueError(f"{name} must be a finite number{bound}, not {value!r}")
+    return float(value)

@@ -33,6 +33,7 @@ from gradviz.engine.checks import as_numbers, whole_number
 from gradviz.engine.scaled import LN2, Scaled, add, per_step_norms, stack_rows, sum_over_steps, times
 
 Array = np.ndarray
+MAX_WIDTH = 100_000
 
 
 def _frozen(value) -> Array:
@@ -57,7 +58,7 @@ class Gate:
     @staticmethod
     def constant(width: int, forget_bias: float, input_bias: float = 0.0) -> Gate:
         """Gates with zero weights, so f = σ(forget_bias) and i = σ(input_bias) whatever the input."""
-        width = whole_number(width, "width")
+        width = whole_number(width, "width", 1, MAX_WIDTH)
         for name, value in (("forget_bias", forget_bias), ("input_bias", input_bias)):
             if as_numbers(value, name).ndim != 0:
                 raise ValueError(f"{name} must be one number, not an array")

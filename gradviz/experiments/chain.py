@@ -25,6 +25,7 @@ import pandas as pd
 
 from gradviz.engine.activations import get_activation, sigmoid
 from gradviz.engine.backprop import chain_backprop
+from gradviz.engine.checks import real_number, whole_number
 from gradviz.engine.network import Network
 from gradviz.engine.scaled import LOG10_2
 from gradviz.training.descent import Training, train
@@ -38,21 +39,15 @@ EXPLODING_A0_LIMIT = 1e12
 
 
 def _depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= 10 * MAX_DEPTH:
-        raise ValueError(f"depth must be a whole number from 1 to {10 * MAX_DEPTH}, not {depth!r}")
-    return int(depth)
+    return whole_number(depth, "depth", 1, 10 * MAX_DEPTH)
 
 
 def _finite(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, not {value!r}")
-    return float(value)
+    return real_number(value, what)
 
 
 def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, not {seed!r}")
-    return int(seed)
+    return whole_number(seed, "seed", 0)
 
 
 def _exploding_a0(a0) -> float:

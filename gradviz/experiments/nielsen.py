@@ -29,6 +29,7 @@ from gradviz.engine.activations import get_activation
 from gradviz.engine.backprop import backprop
 from gradviz.engine.initializations import get_scheme, initialize
 from gradviz.engine.meanfield import MeanField, mean_field
+from gradviz.engine.checks import whole_number
 from gradviz.engine.layers import Gate
 from gradviz.engine.network import Network
 from gradviz.training.descent import Training, train
@@ -65,9 +66,7 @@ class NielsenConfig:
         if self.case not in CASES:
             raise ValueError(f"case must be one of {CASES}, not {self.case!r}")
         for name, low, high in (("n_hidden", 1, 20), ("width", 1, 1000)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+            whole_number(getattr(self, name), name, low, high)
 
     @property
     def sizes(self) -> list[int]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from gradviz.engine.backprop import Gradients, backprop
 from gradviz.engine.initializations import initial_weights
+from gradviz.engine.checks import whole_number
 from gradviz.engine.layers import Gate
 from gradviz.engine.network import Network
 from gradviz.training.descent import Training, train
@@ -49,9 +50,7 @@ class RecurrentConfig:
         if self.case not in RECURRENT_SCALES:
             raise ValueError(f"case must be one of {tuple(RECURRENT_SCALES)}, not {self.case!r}")
         for name, low, high in (("steps", 1, MAX_STEPS), ("width", 1, 512), ("batch", 1, 1024)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+            whole_number(getattr(self, name), name, low, high)
 
     @property
     def scale(self) -> float:

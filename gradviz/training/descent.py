@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from gradviz.engine.backprop import Gradients, checked_inputs, gradients_of
+from gradviz.engine.checks import real_number, whole_number
 from gradviz.engine.costs import get_cost
 from gradviz.engine.network import Network, is_weight
 from gradviz.training.history import History, recorded_layers
@@ -32,12 +33,6 @@ MAX_UPDATES = 1_000_000
 SQUARE_RANGE = (1e-290, 1e290)
 
 
-def _whole_number(value, what: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{what} must be a whole number >= {low}, not {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Training:
     """How an experiment trains: `steps` updates of full-batch gradient descent with learning rate eta
@@ -47,17 +42,8 @@ class Training:
     eta: float = 0.1
 
     def __post_init__(self):
-        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) \
-                or not 1 <= self.steps <= MAX_STEPS:
-            raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {self.steps!r}")
-        _learning_rate(self.eta)
-
-
-def _learning_rate(eta) -> float:
-    if isinstance(eta, bool) or not isinstance(eta, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(eta) or eta <= 0:
-        raise ValueError(f"eta must be a finite number > 0, not {eta!r}")
-    return float(eta)
+        whole_number(self.steps, "steps", 1, MAX_STEPS)
+        real_number(self.eta, "eta", above=0)
 
 
 class _Parameters:
@@ -203,13 +189,13 @@ def train(net: Network, x, y, epochs: int, eta: float, batch_size: int | None = 
     the fraction done after every epoch. A run whose weights become NaN or infinite stops there and says
     so (History.stopped_early); it never raises for it.
     """
-    epochs = _whole_number(epochs, "epochs", 1)
+    epochs = whole_number(epochs, "epochs", 1)
     if epochs > MAX_STEPS:
         raise ValueError(f"epochs must be a whole number from 1 to {MAX_STEPS}, not {epochs}")
-    seed = _whole_number(seed, "seed", 0)
+    seed = whole_number(seed, "seed", 0)
     if batch_size is not None:
-        batch_size = _whole_number(batch_size, "batch_size", 1)
-    eta = _learning_rate(eta)
+        batch_size = whole_number(batch_size, "batch_size", 1)
+    eta = real_number(eta, "eta", above=0)
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be None or a function of the fraction done, not {progress!r}")
     cost, clip, regularization = get_cost(cost), clipping(clip), regularizing(regularization)

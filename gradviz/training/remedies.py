@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradviz.engine.activations import ACTIVATIONS
+from gradviz.engine.checks import real_number
 from gradviz.engine.initializations import SCHEMES
 from gradviz.engine.scaled import LN2, Scaled, ln_global_norm
 
@@ -32,17 +33,11 @@ def _is_finite_number(value) -> bool:
 
 
 def _positive(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a finite number > 0, not {value!r}")
-    return float(value)
+    return real_number(value, what, above=0)
 
 
 def _non_negative(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a finite number >= 0, not {value!r}")
-    return float(value)
+    return real_number(value, what, at_least=0)
 
 
 def _values(grads: list[Scaled]) -> list[np.ndarray]:
