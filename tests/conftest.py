@@ -230,7 +230,7 @@ def screen_texts(at) -> list[tuple[str, str]]:
         for dataset in chart.proto.datasets:
             frame = dataframe_util.convert_arrow_bytes_to_pandas_df(dataset.data.data)
             for column in frame.columns:
-                if frame[column].dtype == object:
+                if frame[column].dtype == object or str(frame[column].dtype) == "str":  # pandas 3: StringDtype
                     texts += [(f"chart column {column}", str(v)) for v in frame[column]]
     return texts
 

@@ -238,7 +238,8 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
 
 @dataclass(frozen=True, eq=False)
 class ChainForward:
-    """A chain's forward pass, every array (L, rows): layer l's row is index l − 1; a_prev[0] is the input."""
+    """A chain's forward pass, every array (L, rows): layer l's row is index l − 1; a_prev[0] is the input and
+    a_l = f ⊙ a_{l−1} + i ⊙ g (a_l = g on a plain layer, where f = 0 and i = 1)."""
 
     w: Array
     b: Array
@@ -252,12 +253,8 @@ class ChainForward:
     f: Array
     zi: Array
     i: Array
+    a: Array
     activation: object
-
-    @property
-    def a(self) -> Array:
-        """a_l = f ⊙ a_{l−1} + i ⊙ g (a_l = g on a plain layer, where f = 0 and i = 1)."""
-        return np.where(self.gated[:, None], self.f * self.a_prev + self.i * self.g, self.g)
 
     def cache(self, layer: int) -> DenseCache | GatedCache:
         """Layer `layer` (0-based)'s cache, shaped (rows, 1) like the general loop's."""
@@ -298,7 +295,7 @@ def _chain_row(a0: float, w, b, gated, wf, bf, wi, bi, act) -> tuple[list, ...]:
             a = fn(z_l)
             z_out.append(z_l)
             g_out.append(a)
-        return a_prev, z_out, g_out, None
+        return a_prev, z_out, g_out, None, a
     zf_out, zi_out, f_out, i_out = [], [], [], []
     for w_l, b_l, gated_l, wf_l, bf_l, wi_l, bi_l in zip(w, b, gated, wf, bf, wi, bi):
         a_prev.append(a)
@@ -309,7 +306,7 @@ def _chain_row(a0: float, w, b, gated, wf, bf, wi, bi, act) -> tuple[list, ...]:
         a = f_l * a + i_l * g_l
         z_out.append(z_l), g_out.append(g_l), zf_out.append(zf_l), zi_out.append(zi_l)
         f_out.append(f_l), i_out.append(i_l)
-    return a_prev, z_out, g_out, (zf_out, zi_out, f_out, i_out)
+    return a_prev, z_out, g_out, (zf_out, zi_out, f_out, i_out), a
 
 
 def _chain_forward(net: Network, x: Array) -> ChainForward:
@@ -324,7 +321,8 @@ def _chain_forward(net: Network, x: Array) -> ChainForward:
         zf, zi, f, i = zeros, zeros, zeros, np.ones_like(z)
     else:
         zf, zi, f, i = (np.array([row[3][part] for row in rows]).T for part in range(4))
-    return ChainForward(w, b, gated, wf, wi, a_prev, z, g, zf, f, zi, i, act)
+    a = np.vstack([a_prev[1:], [row[4] for row in rows]])
+    return ChainForward(w, b, gated, wf, wi, a_prev, z, g, zf, f, zi, i, a, act)
 
 
 def _split(values: Array | Scaled) -> tuple[Array, Array]:

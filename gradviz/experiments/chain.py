@@ -18,7 +18,7 @@ f_j + i_j w_j act'(z_j) + a_{j−1} σ'(zf_j) wf_j + g_j σ'(zi_j) wi_j.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -231,5 +231,6 @@ def train_chain(config: ChainConfig, training: Training, progress=None) -> Histo
         raise ValueError(f"training must be a gradviz Training value, not {type(training).__name__}")
     net, x = config.build()
     r = config.remedies
-    return train(net, x, np.array([[config.y]]), training.steps, training.eta, cost="quadratic", clip=r.clip,
-                 regularization=r.regularization, progress=progress)
+    history = train(net, x, np.array([[config.y]]), training.steps, training.eta, cost="quadratic", clip=r.clip,
+                    regularization=r.regularization, progress=progress)
+    return replace(history, time_label="step")

@@ -10,7 +10,7 @@ all from np.random.default_rng(seed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -80,5 +80,6 @@ def train_recurrent(cfg: RecurrentConfig, training: Training, progress=None) -> 
     """The RNN trained on its batch (full batch) with quadratic cost."""
     net, x, y = recurrent_setup(cfg)
     r = cfg.remedies
-    return train(net, x, y, training.steps, training.eta, cost="quadratic", clip=r.clip,
-                 regularization=r.regularization, seed=cfg.seed, progress=progress)
+    history = train(net, x, y, training.steps, training.eta, cost="quadratic", clip=r.clip,
+                    regularization=r.regularization, seed=cfg.seed, progress=progress)
+    return replace(history, time_label="step")

@@ -42,12 +42,15 @@ def _superscript_expression(field: str) -> str:
 POWER_OF_TEN_LABEL = f"'10' + {_superscript_expression('datum.value')}"
 
 
-def _nice_step(span: float) -> int:
-    """The smallest of 1, 2, 5, 10, 20, 50, … decades that splits `span` into at most MAX_TICKS − 1 steps."""
+def _nice_ticks(low: int, high: int) -> list[int]:
+    """Multiples of the smallest of 1, 2, 5, 10, 20, 50, … decades whose ticks cover [low, high] in at most
+    MAX_TICKS (aligning the ends to the step can add a step at each end, so the count is taken after it)."""
     for power in itertools.count():
         for multiple in (1, 2, 5):
-            if span / (multiple * 10**power) <= MAX_TICKS - 1:
-                return multiple * 10**power
+            step = multiple * 10**power
+            first, last = step * math.floor(low / step), step * math.ceil(high / step)
+            if (last - first) // step + 1 <= MAX_TICKS:
+                return list(range(first, last + 1, step))
 
 
 def decades(log10_values) -> list[int]:
@@ -59,9 +62,7 @@ def decades(log10_values) -> list[int]:
     low, high = math.floor(values.min()), math.ceil(values.max())
     if high == low:
         high += 1
-    step = _nice_step(high - low)
-    low, high = step * math.floor(low / step), step * math.ceil(high / step)
-    return list(range(low, high + 1, step))
+    return _nice_ticks(low, high)
 
 
 def floor_of(log10_values) -> float:
@@ -321,7 +322,8 @@ def dots_per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, 
 def grouped_bars_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, group_title: str,
                        colors: dict[str, str]) -> Chart:
     """Signed values as bars (Nielsen's per-neuron gradients, his and ours): columns neuron, layer, source, value."""
-    data = frame[np.isfinite(frame["value"])].assign(text=[f"{v:.3g}" for v in frame["value"]])
+    data = frame[np.isfinite(frame["value"])]
+    data = data.assign(text=[f"{v:.3g}" for v in data["value"]])
     chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_bar().encode(
         x=alt.X("neuron:O", title=x_title, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("source:N", scale=alt.Scale(domain=list(colors))),

@@ -23,6 +23,8 @@ def _plain(log10: np.ndarray, sign: np.ndarray | None = None) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         value = np.where(inside, 10.0 ** np.where(inside, log10, 0.0), np.nan)
     value = np.where(log10 == -np.inf, 0.0, value)
+    # a log10 holds about 15 significant digits: 10^log10(25) is 25.000000000000007, written as 25
+    value = np.array([float(f"{v:.15g}") for v in value.ravel()]).reshape(value.shape)
     return value if sign is None else value * np.where(np.isfinite(sign), sign, np.nan)
 
 

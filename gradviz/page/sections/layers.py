@@ -103,13 +103,14 @@ def _theory_rows(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) 
     metrics = b.Metrics((
         b.Metric(words("layers.metric.predicted"), magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0",
                  words("layers.metric.predicted.help", phase=words(f"layers.phase.{theory.phase}"))),
-        b.Metric(words("layers.metric.measured", seeds=len(speeds)),
+        b.Metric(words("layers.metric.measured"),
                  magnitude_text(-measured_factor) if math.isfinite(measured_factor) else "—",
-                 words("layers.metric.measured.help")),
+                 words("layers.metric.measured.help", seeds=len(speeds))),
     ))
     gap = words("layers.theory.gap", layers=", ".join(magnitude_text(-r) for r in per_layer_ratios),
                 predicted=magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0")
-    return [(b.Text(words("layers.initial.title")), metrics), (chart, b.Caption(gap + " " + words("layers.theory.limits")))]
+    limits = words("layers.theory.exploding") if config.case == "exploding" else words("layers.theory.limits")
+    return [(b.Text(words("layers.initial.title")), metrics), (chart, b.Caption(gap + " " + limits))]
 
 
 def remedy_sentences(config: NielsenConfig, history, words: Words) -> list[str]:
