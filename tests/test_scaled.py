@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradviz.engine.scaled import (HIGH, LIMIT, LOW, Scaled, accumulate, add, combine_exponents, from_log,
-                                   ln_global_norm, ln_norm, normalized, rows_at_common_exponent, times)
+from gradviz.engine.scaled import (HIGH, LIMIT, LOW, Scaled, add, combine_exponents, from_log,
+                                   ln_global_norm, ln_norm, normalized, times)
 
 from conftest import exact
 
@@ -159,13 +159,7 @@ def test_an_entry_far_below_its_rows_largest_is_lost_as_in_a_float_sum():
     assert out.ln_norm == 0.0
 
 
-def test_rows_at_common_exponent():
-    m, e = rows_at_common_exponent(Scaled(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[2], [5]])))
-    assert e == 5 and isinstance(e, int)
-    np.testing.assert_array_equal(m, [[0.125, 0.25], [3.0, 4.0]])
-
-
-# --- add and accumulate -----------------------------------------------------------------------------------
+# --- add -----------------------------------------------------------------------------------
 
 
 def test_add_with_different_whole_array_exponents_is_the_rounded_sum():
@@ -173,7 +167,6 @@ def test_add_with_different_whole_array_exponents_is_the_rounded_sum():
     total = add([a, b])
     assert isinstance(total.exponent, int)  # one Python int, as the type promises, not a 0-d array
     assert list(value_of(total)) == [Fraction(7, 4) * 2**1000, Fraction(0)]
-    assert accumulate(a, b).exponent == total.exponent and (value_of(accumulate(a, b)) == value_of(total)).all()
 
 
 def test_add_per_row_exponents():
@@ -182,17 +175,6 @@ def test_add_per_row_exponents():
     total = add([a, b])
     np.testing.assert_array_equal(total.value, [[9.0, 17.0], [9.0, 9.0]])
     assert total.exponent.shape == (2, 1)
-
-
-def test_accumulate_starts_from_none_and_sums_terms_of_any_magnitude():
-    terms = [Scaled(np.array([1.5]), 4000), Scaled(np.array([-0.5]), 4001), Scaled(np.array([1.0]), -4000)]
-    total = None
-    for term in terms:
-        total = accumulate(total, term)
-    # 1.5·2^4000 − 1·2^4000 = 0.5·2^4000 exactly; 2^-4000 is 8000 binades below: it rounds away, as in any float sum
-    assert total.value.shape == (1,) and value_of(total)[0] == Fraction(1, 2) * 2**4000
-    assert accumulate(None, None) is None
-    assert accumulate(terms[0], None) is None  # a missing term (weights not asked for) stays missing
 
 
 @FEW
