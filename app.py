@@ -156,9 +156,11 @@ def draw(block) -> None:
     elif isinstance(block, b.Metric):
         st.metric(block.label, block.value, help=block.help)
     elif isinstance(block, b.Metrics):
-        for column, metric in zip(st.columns(len(block.items)), block.items):
-            with column:
-                draw(metric)
+        for start in range(0, len(block.items), block.per_row):
+            row = block.items[start:start + block.per_row]
+            for column, metric in zip(st.columns(block.per_row if len(block.items) > block.per_row else len(row)), row):
+                with column:
+                    draw(metric)
     elif isinstance(block, b.Chart):
         if block.note:
             st.caption(block.note)
@@ -213,6 +215,7 @@ def seconds_text(seconds: float, words: Words) -> str:
 def your_run(state: PageState, words: Words) -> bool:
     """The upload of section 6, read in this session only (never the shared stores, never the disk);
     True when an upload was drawn, so the shipped example is not."""
+    draw_all(run_section.head(words))
     upload = st.file_uploader(words("run.upload"), type=["csv", "txt"], key="upload", help=words("run.upload.help"))
     if upload is None:
         return False
@@ -223,8 +226,7 @@ def your_run(state: PageState, words: Words) -> bool:
             result = load_run(data)
         except RunFileError as error:
             result = error
-        view = run_section.render(state, {"run": result, "source": "upload"}, words)
-        st.session_state["upload_view"] = prepare(view)
+        st.session_state["upload_view"] = prepare(run_section.body({"run": result, "source": "upload"}, words))
         st.session_state["upload_digest"] = (digest, words.lang)
     draw_all(st.session_state["upload_view"])
     return True
@@ -257,8 +259,9 @@ def show_section(name: str, state: PageState, words: Words) -> None:
             return
         results = {key: task.result for key, task in tasks.items()}
         if name == "run":
-            results = {"run": results["example"], "source": "example"}
-        view = prepare(section.render(state, results, words))
+            view = prepare(run_section.body({"run": results["example"], "source": "example"}, words))
+        else:
+            view = prepare(section.render(state, results, words))
         views.put(view_key, view)
     draw_all(view)
 
@@ -271,14 +274,14 @@ def main() -> None:
         words = choose_language(words)
     with title:
         st.title(words("page.title"))
-    st.markdown(words("page.intro", nielsen_en="http://neuralnetworksanddeeplearning.com/chap5.html",
-                      nielsen_zh="https://github.com/zhanggyb/nndl"))
     if st.session_state["url_dropped"]:
         st.warning(words("page.url.dropped"))
     elif st.session_state["url_problems"]:
         st.warning(words("page.url.notice", count=st.session_state["url_problems"]))
     values = controls(words)
     save_url_state(values)
+    st.markdown(words("page.intro", nielsen_en="http://neuralnetworksanddeeplearning.com/chap5.html",
+                      nielsen_zh="https://github.com/zhanggyb/nndl"))
     show_section(values["section"], PageState.of(values), words)
     warm_up()
 

@@ -118,7 +118,7 @@ LATIN_ALLOWED = {
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # The Chinese an English page may show: the article's own title (named in the introduction) and the name of
 # the language in the language switch.
-CJK_ALLOWED = ("梯度消失和梯度爆炸", "中文")
+CJK_ALLOWED = ("《梯度消失和梯度爆炸》", "中文")
 
 
 def _strip_for_words(text: str) -> str:

@@ -42,9 +42,10 @@ class Metric:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Metrics side by side."""
+    """Metrics side by side, at most per_row in a row (two in a half-width column, so no value is cut)."""
 
     items: tuple
+    per_row: int = 4
 
 
 @dataclass(frozen=True)

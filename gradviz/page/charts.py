@@ -24,6 +24,7 @@ from gradviz.page.formatting import magnitude_text
 MAX_POINTS = 400
 MAX_LINES = 12
 MAX_TICKS = 7
+SMALL_TICKS = 5
 MAX_DECADES = 2000
 HEIGHT = 240
 SMALL_HEIGHT = 170
@@ -32,9 +33,10 @@ COLORS = {"vanishing": "#1f77b4", "exploding": "#d62728", "theory": "#555555", "
 
 
 def _superscript_expression(field: str) -> str:
-    """A Vega expression writing an integer field with superscript digits."""
+    """A Vega expression writing an integer field with superscript digits (d3-format writes its minus as
+    U+2212, an ASCII hyphen appears in other locales: both become ⁻)."""
     expression = f"format({field}, 'd')"
-    for digit, raised in zip("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"):
+    for digit, raised in zip("−-0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹"):
         expression = f"replace({expression}, regexp('{digit}', 'g'), '{raised}')"
     return expression
 
@@ -42,19 +44,19 @@ def _superscript_expression(field: str) -> str:
 POWER_OF_TEN_LABEL = f"'10' + {_superscript_expression('datum.value')}"
 
 
-def _nice_ticks(low: int, high: int) -> list[int]:
+def _nice_ticks(low: int, high: int, most: int) -> list[int]:
     """Multiples of the smallest of 1, 2, 5, 10, 20, 50, … decades whose ticks cover [low, high] in at most
-    MAX_TICKS (aligning the ends to the step can add a step at each end, so the count is taken after it)."""
+    `most` (aligning the ends to the step can add a step at each end, so the count is taken after it)."""
     for power in itertools.count():
         for multiple in (1, 2, 5):
             step = multiple * 10**power
             first, last = step * math.floor(low / step), step * math.ceil(high / step)
-            if (last - first) // step + 1 <= MAX_TICKS:
+            if (last - first) // step + 1 <= most:
                 return list(range(first, last + 1, step))
 
 
-def decades(log10_values) -> list[int]:
-    """Whole powers of ten covering the finite values, at a 1-2-5 step, at most MAX_TICKS of them."""
+def decades(log10_values, most: int = MAX_TICKS) -> list[int]:
+    """Whole powers of ten covering the finite values, at a 1-2-5 step, at most `most` of them."""
     values = np.asarray(log10_values, dtype=float)
     values = values[np.isfinite(values)]
     if not len(values):
@@ -62,7 +64,7 @@ def decades(log10_values) -> list[int]:
     low, high = math.floor(values.min()), math.ceil(values.max())
     if high == low:
         high += 1
-    return _nice_ticks(low, high)
+    return _nice_ticks(low, high, most)
 
 
 def floor_of(log10_values) -> float:
@@ -80,9 +82,10 @@ def clip_to_floor(frame: pd.DataFrame, column: str, floor: float) -> tuple[pd.Da
     return frame.assign(**{column: frame[column].where(~below, floor), "below": below}), int(below.sum())
 
 
-def log10_axis(field: str, title: str, log10_values, extra=()) -> alt.Y:
-    """A y encoding for a log10 column that reads as a log scale: ticks only at whole powers, labelled 10ᵏ."""
-    ticks = decades(list(np.asarray(log10_values, dtype=float)) + list(extra))
+def log10_axis(field: str, title: str, log10_values, extra=(), most: int = MAX_TICKS) -> alt.Y:
+    """A y encoding for a log10 column that reads as a log scale: ticks only at whole powers, labelled 10ᵏ
+    (at most `most`: fewer on a short chart, so the labels never touch)."""
+    ticks = decades(list(np.asarray(log10_values, dtype=float)) + list(extra), most)
     return alt.Y(f"{field}:Q", title=title,
                  axis=alt.Axis(labelExpr=POWER_OF_TEN_LABEL, values=ticks, titlePadding=6, labelOverlap=True),
                  scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False, zero=False))
@@ -258,7 +261,8 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
                  alt.Tooltip("text:N", title=value_title)],
     )
     if reference is not None:
-        encoding["strokeDash"] = alt.StrokeDash("source:N", title=None, legend=alt.Legend(orient="top"),
+        encoding["strokeDash"] = alt.StrokeDash("source:N", title=None,
+                                                legend=alt.Legend(orient="top", columns=1, labelLimit=220),
                                                 scale=alt.Scale(domain=list(source_titles), range=[[1, 0], [4, 3]]))
         encoding["tooltip"] = encoding["tooltip"] + [alt.Tooltip("source:N", title=" ")]
     layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding)]
@@ -270,7 +274,8 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
         datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": [math.log10(v) for v in rules.values()]})
         base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
         layers += [base.mark_rule(strokeDash=[4, 4], color="gray"),
-                   base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
+                   base.mark_text(align="right", dx=-4, dy=-6, color="gray").encode(
+                       x=alt.value({"expr": "width"}), text="label:N")]
     chart = alt.layer(*layers).properties(height=HEIGHT) if len(layers) > 1 else layers[0].properties(height=HEIGHT)
     return Chart(key, _spec(chart), datasets, " ".join(notes) or None)
 
@@ -289,7 +294,7 @@ def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, v
     drawn = drawn.assign(text=_text_column(data["log10"].to_numpy()))[["x", "series", "log10", "text"] + _flag(below)]
     chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_line(point=len(drawn) <= 60).encode(
         x=alt.X("x:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
-        y=log10_axis("log10", y_title, drawn["log10"], extra),
+        y=log10_axis("log10", y_title, drawn["log10"], extra, SMALL_TICKS if height <= SMALL_HEIGHT else MAX_TICKS),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
                         scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
         tooltip=[alt.Tooltip("x:Q", title=x_title), alt.Tooltip("series:N", title=" "),
@@ -321,21 +326,23 @@ def dots_per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, 
 
 def grouped_bars_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, group_title: str,
                        colors: dict[str, str]) -> Chart:
-    """Signed values as bars (Nielsen's per-neuron gradients, his and ours): columns neuron, layer, source, value."""
+    """Signed values as bars (Nielsen's per-neuron gradients, his and ours): columns neuron, layer, source,
+    value. One chart whose x is "layer · neuron", so it stretches to its column, a phone's too."""
     data = frame[np.isfinite(frame["value"])]
-    data = data.assign(text=[f"{v:.3g}" for v in data["value"]])
+    slots = [f"{layer} · {neuron}" for layer, neuron in zip(data["layer"], data["neuron"])]
+    data = data.assign(slot=slots, text=[f"{v:.3g}" for v in data["value"]])
+    order = list(dict.fromkeys(slots))
     chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_bar().encode(
-        x=alt.X("neuron:O", title=x_title, axis=alt.Axis(labelAngle=0)),
+        x=alt.X("slot:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=-45, labelLimit=120)),
         xOffset=alt.XOffset("source:N", scale=alt.Scale(domain=list(colors))),
         y=alt.Y("value:Q", title=y_title),
-        color=alt.Color("source:N", title=None, legend=alt.Legend(orient="top"),
+        color=alt.Color("source:N", title=None, legend=alt.Legend(orient="top", columns=1, labelLimit=220),
                         scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
         tooltip=[alt.Tooltip("layer:N", title=group_title), alt.Tooltip("neuron:O", title=x_title),
                  alt.Tooltip("source:N", title=" "), alt.Tooltip("text:N", title=y_title)],
-    ).properties(height=SMALL_HEIGHT, width=alt.Step(14))
-    faceted = alt.hconcat(*[chart.transform_filter(alt.datum.layer == name).properties(title=name)
-                            for name in frame["layer"].unique()])
-    return Chart(key, _spec(faceted), {f"{key}-values": data[["neuron", "layer", "source", "value", "text"]]}, None)
+    ).properties(height=SMALL_HEIGHT + 40)
+    return Chart(key, _spec(chart), {f"{key}-values": data[["slot", "neuron", "layer", "source", "value", "text"]]},
+                 None)
 
 
 def heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str,
@@ -343,28 +350,37 @@ def heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, 
                   contour: pd.DataFrame, contour_title: str, critical_title: str, legend_title: str) -> Chart:
     """The phase diagram: log10 of the per-layer gradient factor over (σ_w², σ_b²), diverging around 0
     (ordered = vanishing, blue; chaotic = exploding, red), the critical line χ₁ = 1, the trainable-depth
-    contour and the current initialization as a point. frame: columns x, y, log10, text."""
+    edge as dots (it can have two branches), and the current initialization as a point. frame: columns
+    x, y (the cell centres of an even grid), log10, text."""
     limit = float(np.nanmax(np.abs(frame["log10"][np.isfinite(frame["log10"])]))) if len(frame) else 1.0
+    xs, ys = np.unique(frame["x"]), np.unique(frame["y"])
+    dx = float(xs[1] - xs[0]) / 2 if len(xs) > 1 else 0.5
+    dy = float(ys[1] - ys[0]) / 2 if len(ys) > 1 else 0.5
+    grid = frame.assign(x0=frame["x"] - dx, x1=frame["x"] + dx, y0=frame["y"] - dy, y1=frame["y"] + dy)
+    x_scale = alt.Scale(domain=[float(xs[0] - dx), float(xs[-1] + dx)], nice=False, zero=False)
+    y_scale = alt.Scale(domain=[float(ys[0] - dy), float(ys[-1] + dy)], nice=False, zero=False)
     heat = alt.Chart(alt.Data(name=f"{key}-grid")).mark_rect().encode(
-        x=alt.X("x:O", title=x_title, axis=alt.Axis(labelExpr="format(datum.value, '.2g')", labelOverlap=True)),
-        y=alt.Y("y:O", title=y_title, sort="descending", axis=alt.Axis(labelExpr="format(datum.value, '.2g')",
-                                                                        labelOverlap=True)),
+        x=alt.X("x0:Q", title=x_title, scale=x_scale, axis=alt.Axis(tickCount=6, labelOverlap=True)), x2="x1:Q",
+        y=alt.Y("y0:Q", title=y_title, scale=y_scale, axis=alt.Axis(tickCount=5, labelOverlap=True)), y2="y1:Q",
         color=alt.Color("log10:Q", title=legend_title,
                         scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit], domainMid=0)),
         tooltip=[alt.Tooltip("x:Q", title=x_title, format=".3g"), alt.Tooltip("y:Q", title=y_title, format=".3g"),
                  alt.Tooltip("text:N", title=value_title)])
-    datasets = {f"{key}-grid": frame[["x", "y", "log10", "text"]]}
+    datasets = {f"{key}-grid": grid[["x0", "x1", "y0", "y1", "x", "y", "log10", "text"]]}
     overlays = []
-    for name, lines, title, dash in ((f"{key}-critical", critical, critical_title, [1, 0]),
-                                     (f"{key}-contour", contour, contour_title, [5, 3])):
-        if len(lines):
-            datasets[name] = lines[["x", "y"]].assign(what=title)
-            overlays.append(alt.Chart(alt.Data(name=name)).mark_line(color="black", strokeDash=dash).encode(
-                x="x:O", y=alt.Y("y:O", sort="descending"), tooltip=[alt.Tooltip("what:N", title=" ")]))
+    if len(critical):
+        datasets[f"{key}-critical"] = critical[["x", "y"]].assign(what=critical_title)
+        overlays.append(alt.Chart(alt.Data(name=f"{key}-critical")).mark_line(color="black").encode(
+            x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), order="y:Q",
+            tooltip=[alt.Tooltip("what:N", title=" ")]))
+    if len(contour):
+        datasets[f"{key}-contour"] = contour[["x", "y"]].assign(what=contour_title)
+        overlays.append(alt.Chart(alt.Data(name=f"{key}-contour")).mark_circle(size=10, color="black").encode(
+            x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), tooltip=[alt.Tooltip("what:N", title=" ")]))
     datasets[f"{key}-point"] = pd.DataFrame({"x": [point[0]], "y": [point[1]], "what": [point_title]})
     overlays.append(alt.Chart(alt.Data(name=f"{key}-point")).mark_point(
         shape="diamond", size=160, filled=True, color="gold", stroke="black").encode(
-        x="x:O", y=alt.Y("y:O", sort="descending"), tooltip=[alt.Tooltip("what:N", title=" ")]))
+        x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), tooltip=[alt.Tooltip("what:N", title=" ")]))
     chart = alt.layer(heat, *overlays).properties(height=320)
     return Chart(key, _spec(chart), datasets, None)
 

@@ -23,7 +23,7 @@ from gradviz.page.export import chain_table, to_csv
 from gradviz.page.formatting import magnitude_latex, magnitude_text, ratio_log10
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, chain_analysis_cost, chain_training_cost
-from gradviz.page.sections.common import download, pair_rows, ratio_text, training_rows
+from gradviz.page.sections.common import download, metrics_rows, pair_rows, ratio_metric, ratio_text, training_rows
 from gradviz.page.state import CASES, PageState
 from gradviz.training.remedies import ClipNorm, NoClip, NoRegularization
 
@@ -119,22 +119,23 @@ def product_latex(report: ChainReport, words: Words) -> str:
 
 
 def b1_b3_latex(report: ChainReport, words: Words) -> str:
-    """The article's figure gp6: ∂C/∂b_1 and ∂C/∂b_3 one above the other, sharing their last terms."""
+    """The article's figure gp6: ∂C/∂b_1 and ∂C/∂b_3 one above the other, sharing their last terms (broken
+    into lines that fit a phone)."""
     r = report.config.remedies
     slope = _slope(r.activation)
     depth = report.depth
-    shared = r"\cdots" if depth > 4 else "".join(_factor_symbol(r.activation, r.gated, str(j)) for j in range(4, depth + 1))
+    per_line = _per_line(r.gated)
+    shared = [r"\cdots"] if depth > 4 else [_factor_symbol(r.activation, r.gated, str(j)) for j in range(4, depth + 1)]
     grad_a = rf"\frac{{\partial C}}{{\partial a_{{{depth}}}}}"
     first = _first_symbol(r.activation, r.gated)
-    third = (rf"i_3{slope}(z_3)" if r.gated else rf"{slope}(z_3)")
-    extra = _factor_symbol(r.activation, r.gated, "2") + r"\," + _factor_symbol(r.activation, r.gated, "3")
+    third = rf"i_3{slope}(z_3)" if r.gated else rf"{slope}(z_3)"
+    extra = [_factor_symbol(r.activation, r.gated, "2"), _factor_symbol(r.activation, r.gated, "3")]
     ratio = ratio_log10(report.grad_b_log10[0], report.grad_b_log10[2])
-    ratio = magnitude_latex(ratio) if ratio is not None else \
-        rf"\text{{{ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[2])}}}"
-    return (r"\begin{aligned} \frac{\partial C}{\partial b_1} &= " + first + r"\," + extra + r"\," + shared
-            + r"\," + grad_a + r" \\ \frac{\partial C}{\partial b_3} &= " + third + r"\," + shared + r"\," + grad_a
-            + r" \\ \left|\frac{\partial C/\partial b_1}{\partial C/\partial b_3}\right| &= " + ratio
-            + r" \end{aligned}")
+    ratio = magnitude_latex(ratio) if ratio is not None else r"\text{—}"
+    lines = _lines(r"\frac{\partial C}{\partial b_1} &=", [first] + extra + shared + [grad_a], r"\,", per_line)
+    lines += _lines(r"\frac{\partial C}{\partial b_3} &=", [third] + shared + [grad_a], r"\,", per_line)
+    lines.append(r"\left|\frac{\partial C/\partial b_1}{\partial C/\partial b_3}\right| &= " + ratio)
+    return r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}"
 
 
 def derivation_blocks(report: ChainReport, words: Words) -> list:
@@ -149,10 +150,9 @@ def derivation_blocks(report: ChainReport, words: Words) -> list:
         steps.append(rf"$\Delta z_2 \approx w_2\,\Delta a_1 = {w2}\,\Delta a_1$")
         steps.append(rf"$\Delta a_2 \approx {slope}(z_2)\,\Delta z_2 \approx {slope}(z_1)\,w_2{slope}(z_2)\,\Delta b_1$")
     steps.append(words("chain.derivation.pattern"))
-    steps.append(rf"$\Delta C \approx {_first_symbol(r.activation, False)}\,w_2{slope}(z_2)\cdots w_L{slope}(z_L)"
-                 rf"\,\frac{{\partial C}}{{\partial a_L}}\,\Delta b_1$")
-    steps.append(words("chain.derivation.divide"))
-    return [b.Text("\n\n".join(steps))]
+    final = (rf"\begin{{aligned}} \Delta C &\approx {_first_symbol(r.activation, False)}\,w_2{slope}(z_2) \\ "
+             rf"&\quad \cdots w_L{slope}(z_L)\,\frac{{\partial C}}{{\partial a_L}}\,\Delta b_1 \end{{aligned}}")
+    return [b.Text("\n\n".join(steps)), b.Latex(final), b.Text(words("chain.derivation.divide"))]
 
 
 def facts_blocks(activation: str, gated: bool, words: Words) -> list:
@@ -241,6 +241,11 @@ def _fewer_layers_chart(report: ChainReport, words: Words) -> b.Chart:
     ratio = report.log10_ratio_by_depth()
     title = words("chain.fewer.axis")
     notes = [words("chain.fewer.note", depth=report.depth)]
+    missing = int(np.sum(~np.isfinite(ratio)))
+    if missing == len(ratio):
+        notes.append(words("chain.fewer.none"))
+    elif missing:
+        notes.append(words("chain.fewer.some", count=missing))
     return charts.per_layer_chart(f"chain-{report.config.case}-fewer", report.layer, ratio, None,
                                   x_title=words("chain.fewer.x"), y_title=title, value_title=title,
                                   color=charts.COLORS[report.config.case], notes=notes,
@@ -324,12 +329,11 @@ def _moved(fraction: float, words: Words) -> str:
 
 def column(case: str, report: ChainReport, fewer: ChainReport, trained, eta: float, words: Words) -> list[tuple]:
     """One case's rows: what it is, its numbers, its charts, its product, its training."""
-    metrics = [b.Metric(words("chain.metric.ratio"), ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1]),
-                        words("chain.metric.ratio.help"))]
+    metrics = [ratio_metric(words, words("chain.metric.ratio"), words("chain.metric.ratio.help"),
+                            report.grad_b_log10[0], report.grad_b_log10[-1])]
     if report.depth >= 3:
-        metrics.append(b.Metric(words("chain.metric.b1_b3"), ratio_text(words, report.grad_b_log10[0],
-                                                                        report.grad_b_log10[2]),
-                                words("chain.metric.b1_b3.help")))
+        metrics.append(ratio_metric(words, words("chain.metric.b1_b3"), words("chain.metric.b1_b3.help"),
+                                    report.grad_b_log10[0], report.grad_b_log10[2]))
     factor_chart = _factor_chart(report, words)
     if report.overflow_layer is not None:
         product = (b.Notice("warning", words("chain.overflow", layer=report.overflow_layer)),)
@@ -338,7 +342,7 @@ def column(case: str, report: ChainReport, fewer: ChainReport, trained, eta: flo
     b1_b3 = (b.Text(words("chain.b1_b3.title")), b.Latex(b1_b3_latex(report, words))) \
         if report.depth >= 3 and report.overflow_layer is None else ()
     rows = [
-        (b.Heading(words(f"page.case.{case}"), 3), b.Caption(_setup_caption(report, words)), b.Metrics(tuple(metrics))),
+        (b.Heading(words(f"page.case.{case}"), 3), b.Caption(_setup_caption(report, words))) + metrics_rows(metrics),
         (b.Text(words("chain.grad.title")), _gradient_chart(report, words)),
         (b.Text(words("chain.factor.title" if len(_factor_lines(report)) == 2 else "chain.factor.title.one",
                       factor=_factor_title(report))), factor_chart) if factor_chart else (),

@@ -33,6 +33,22 @@ def ratio_text(words: Words, log10_numerator: float, log10_denominator: float) -
     return words("common.ratio.overflow")
 
 
+def ratio_metric(words: Words, label: str, help_text: str, log10_numerator: float,
+                 log10_denominator: float) -> tuple[b.Metric, str | None]:
+    """A ratio as a metric: the number, or a dash with the reason in words to show beside it."""
+    ratio = ratio_log10(log10_numerator, log10_denominator)
+    if ratio is not None:
+        return b.Metric(label, magnitude_text(ratio), help_text), None
+    return b.Metric(label, "—", help_text), ratio_text(words, log10_numerator, log10_denominator)
+
+
+def metrics_rows(items: list[tuple[b.Metric, str | None]], per_row: int = 2) -> tuple:
+    """The metrics, two to a row, and a caption with the reason of every one that is not a number."""
+    reasons = [f"{metric.label}: {reason}" for metric, reason in items if reason]
+    out = (b.Metrics(tuple(metric for metric, _ in items), per_row),)
+    return out + ((b.Caption(" · ".join(reasons)),) if reasons else ())
+
+
 def download(words: Words, what_key: str, make, file_name: str) -> b.Download:
     return b.Download(words("page.csv", what=words(what_key)), make, file_name)
 
@@ -55,8 +71,11 @@ def speeds_chart(key: str, history: History, words: Words, *, y_title: str, seri
     notes = []
     if history.n_layers > len(drawn):
         notes.append(words("page.thinned", shown=len(drawn), total=history.n_layers))
-    if not np.isfinite(frame["log10"]).any():
+    finite_points = frame[np.isfinite(frame["log10"])].groupby("series").size()
+    if not len(finite_points):
         notes.append(words("common.chart.no_finite"))
+    elif finite_points.max() < 2:
+        notes.append(words("common.chart.one_point"))
     ref = None
     if reference is not None:
         ref = reference.rename(columns={"epoch": "time", "layer": "series"}).assign(log10=np.log10(reference["speed"]))

@@ -97,7 +97,7 @@ def column(name: str, profile, words: Words) -> list[tuple]:
          b.Metrics((b.Metric(words("deep.metric.ratio"), grad_ratio, words("deep.metric.ratio.help")),
                     b.Metric(words("deep.metric.theory"), theory_ratio, words("deep.metric.theory.help")),
                     b.Metric(words("deep.metric.factor"), f"{theory.gradient_factor:.3g}",
-                             words("deep.metric.factor.help"))))),
+                             words("deep.metric.factor.help"))), per_row=2)),
         (b.Text(words("deep.spread.title")), spread_chart),
         (b.Text(words("deep.gradient.title")), grad_chart),
         (b.Text(words("deep.per_digit.title")), digit_chart,

@@ -21,7 +21,7 @@ from gradviz.page import charts
 from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, dense_training_cost
-from gradviz.page.sections.common import pair_rows, ratio_text, training_rows
+from gradviz.page.sections.common import metrics_rows, pair_rows, ratio_metric, training_rows
 from gradviz.page.state import CASES, PageState
 from gradviz.training.remedies import L2, NoClip, NoRegularization
 
@@ -106,7 +106,7 @@ def _theory_rows(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) 
         b.Metric(words("layers.metric.measured"),
                  magnitude_text(-measured_factor) if math.isfinite(measured_factor) else "—",
                  words("layers.metric.measured.help", seeds=len(speeds))),
-    ))
+    ), per_row=2)
     gap = words("layers.theory.gap", layers=", ".join(magnitude_text(-r) for r in per_layer_ratios),
                 predicted=magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0")
     limits = words("layers.theory.exploding") if config.case == "exploding" else words("layers.theory.limits")
@@ -143,8 +143,8 @@ def column(config: NielsenConfig, speeds: np.ndarray, history, overlay: bool, wo
         else:
             overlay_note = (b.Caption(words("layers.overlay.remedies")),)
     rows = [(b.Heading(words(f"page.case.{case}"), 3), b.Caption(words(f"layers.setup.{case}")),
-             b.Metrics((b.Metric(words("layers.metric.first_last"), ratio_text(words, first[0], first[hidden - 1]),
-                                 words("layers.metric.first_last.help")),)))]
+            ) + metrics_rows([ratio_metric(words, words("layers.metric.first_last"), words("layers.metric.first_last.help"),
+                                           first[0], first[hidden - 1])])]
     rows += _theory_rows(config, speeds, words)
     rows.append(overlay_note + tuple(b.Text(sentence) for sentence in remedy_sentences(config, history, words)))
     hidden_layers = history.layers[history.layers <= config.n_hidden]

@@ -75,8 +75,9 @@ def _named_speeds(history, words: Words) -> b.Chart:
 def run_blocks(run: RunFile, source: str, words: Words) -> list:
     history = run.history
     checklist = history.symptoms
+    last = int(history.times[-1]) if len(history.times) else 0
     out = [b.Caption(words(f"run.source.{source}") + " " + words(f"run.read_{run.layout}", layers=run.n_layers,
-                                                                  steps=run.n_steps)),
+                                                                  steps=run.n_steps, last=last)),
            checklist_block(checklist, words),
            b.Text(words(f"run.advice.{checklist.verdict}")),
            b.Text(words("run.gradient.title")), _named_speeds(history, words)]
@@ -91,15 +92,23 @@ def run_blocks(run: RunFile, source: str, words: Words) -> list:
     return out
 
 
-def render(state: PageState, results: dict, words: Words) -> tuple:
-    """results: "run" a RunFile or a RunFileError, "source" "upload" or "example"."""
+def head(words: Words) -> tuple:
+    """What the section says before the upload: what it does, the workflow, the recorders to copy."""
     out = [b.Heading(words("run.heading")), b.Text(words("run.intro")), b.Text(words("run.workflow"))]
     for name in RECORDERS:
         code = recorder_code(name)
         if code is not None:
             out.append(b.Expander(words(f"run.recorder.{name}"), (b.Code(code, "python"),)))
+    return tuple(out)
+
+
+def body(results: dict, words: Words) -> tuple:
+    """results: "run" a RunFile or a RunFileError, "source" "upload" or "example"."""
     run = results["run"]
     if isinstance(run, RunFileError):
-        out.append(b.Notice("error", words(run.key, **run.params)))
-        return tuple(out)
-    return tuple(out + run_blocks(run, results["source"], words))
+        return (b.Notice("error", words(run.key, **run.params)),)
+    return tuple(run_blocks(run, results["source"], words))
+
+
+def render(state: PageState, results: dict, words: Words) -> tuple:
+    return head(words) + body(results, words)

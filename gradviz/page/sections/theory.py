@@ -84,30 +84,23 @@ def jobs(state: PageState) -> dict:
             "cliff": Job(cliff, (_threshold(state),), "jobs.theory", 0.5)}
 
 
-def _nearest(values: np.ndarray, value: float) -> float:
-    """The grid value nearest to `value`, rounded as the grid's cells are (the axes are ordinal: a point whose
-    value is not exactly a cell's label is not drawn)."""
-    return round(float(values[np.argmin(np.abs(values - value))]), 4)
-
-
 def phase_blocks(diagram: PhaseDiagram, state: PageState, words: Words) -> list:
     depth = int(state.value("deep_depth"))
     width = int(state.value("deep_width"))
     r = state.remedies
     sigma_w2, sigma_b2 = get_scheme(r.init).variances(width, width, r.init_gain)
     sw2, sb2 = np.meshgrid(diagram.weight_variances, diagram.bias_variances)
-    frame = pd.DataFrame({"x": sw2.ravel().round(4), "y": sb2.ravel().round(4), "log10": diagram.log10_factor.ravel()})
+    frame = pd.DataFrame({"x": sw2.ravel(), "y": sb2.ravel(), "log10": diagram.log10_factor.ravel()})
     frame = frame.assign(text=[magnitude_text(v) for v in frame["log10"]])
-    critical = pd.DataFrame({"x": [_nearest(diagram.weight_variances, v) for v in diagram.critical],
-                             "y": diagram.bias_variances.round(4)})
+    critical = pd.DataFrame({"x": diagram.critical, "y": diagram.bias_variances})
     critical = critical[np.isfinite(diagram.critical)]
     trainable = TRAINABLE_DEPTH_SCALES * diagram.depth_scale >= depth
-    edge = [(float(diagram.weight_variances[j]), float(diagram.bias_variances[i]))
+    w = diagram.weight_variances
+    edge = [(float(w[j] + w[j + 1]) / 2, float(diagram.bias_variances[i]))
             for i in range(trainable.shape[0]) for j in range(trainable.shape[1] - 1)
             if trainable[i, j] != trainable[i, j + 1]]
-    contour = pd.DataFrame(edge, columns=["x", "y"]).round(4) if edge else pd.DataFrame({"x": [], "y": []})
-    point = (_nearest(diagram.weight_variances, min(sigma_w2, diagram.weight_variances[-1])),
-             _nearest(diagram.bias_variances, min(sigma_b2, diagram.bias_variances[-1])))
+    contour = pd.DataFrame(edge, columns=["x", "y"]) if edge else pd.DataFrame({"x": [], "y": []})
+    point = (min(sigma_w2, float(w[-1])), min(sigma_b2, float(diagram.bias_variances[-1])))
     chart = charts.heatmap_chart("theory-phase", frame, x_title="σ_w²", y_title="σ_b²",
                                  value_title=words("theory.phase.value"), point=point,
                                  point_title=words("theory.phase.point", scheme=words(f"settings.init.{r.init}"),

@@ -22,7 +22,7 @@ from gradviz.page.export import through_time_table, to_csv
 from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, recurrent_cost
-from gradviz.page.sections.common import download, pair_rows, ratio_text, training_rows
+from gradviz.page.sections.common import download, metrics_rows, pair_rows, ratio_metric, ratio_text, training_rows
 from gradviz.page.state import CASES, PageState
 from gradviz.training.remedies import NoClip, NoRegularization
 
@@ -94,20 +94,21 @@ def column(config: RecurrentConfig, gradients, history, words: Words) -> list[tu
     r = recurrent_remedies(config.remedies)
     norms = gradients.log10_activation_grad_norms
     cell = words("time.cell.gated") if r.gated else words("time.cell.plain", act=r.activation)
-    metrics = [b.Metric(words("time.metric.ratio"), ratio_text(words, norms[0], norms[-1]), words("time.metric.ratio.help"))]
+    metrics = [ratio_metric(words, words("time.metric.ratio"), words("time.metric.ratio.help"), norms[0], norms[-1])]
     if r.activation in GAMMA:
         sigma = largest_singular_value(config)
-        metrics.append(b.Metric(words("time.metric.pascanu"), f"{sigma:.3g} / {1 / GAMMA[r.activation]:g}",
-                                words("time.metric.pascanu.help", act=r.activation, bound=f"{1 / GAMMA[r.activation]:g}")))
+        metrics.append((b.Metric(words("time.metric.pascanu"), f"{sigma:.3g} / {1 / GAMMA[r.activation]:g}",
+                                 words("time.metric.pascanu.help", act=r.activation,
+                                       bound=f"{1 / GAMMA[r.activation]:g}")), None))
     factor = theory_factor(config)
     measured = (norms[0] - norms[-1]) / config.steps if math.isfinite(norms[0] - norms[-1]) else math.nan
-    metrics.append(b.Metric(words("time.metric.factor"),
-                            f"{factor:.3g} / {10 ** measured:.3g}" if math.isfinite(measured) else f"{factor:.3g} / —",
-                            words("time.metric.factor.help")))
+    metrics.append((b.Metric(words("time.metric.factor"),
+                             f"{factor:.3g} / {10 ** measured:.3g}" if math.isfinite(measured) else f"{factor:.3g} / —",
+                             words("time.metric.factor.help")), None))
     rows = [
         (b.Heading(words(f"page.case.{case}"), 3),
          b.Caption(words("time.setup", cell=cell, scale=f"{config.scale:g}", n=config.width, steps=config.steps)),
-         b.Metrics(tuple(metrics))),
+         *metrics_rows(metrics)),
         (b.Text(words("time.chart.title")), through_time_chart(config, norms, words), b.Caption(words("time.theory.limits"))),
         tuple(b.Text(s) for s in remedy_sentences(config, norms, history, words))
         + (download(words, "time.csv", lambda: to_csv(through_time_table(norms)), f"gradviz_rnn_{case}.csv"),),
