@@ -23,7 +23,9 @@ that Vega hid for overlap (opacity 0) are left out.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -84,9 +86,15 @@ def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
         process.wait(timeout=grace)
 
 
+class ServerURL(str):
+    """The server's base URL; `.pid` is the server process's id (to watch its CPU time)."""
+
+    pid: int
+
+
 @contextlib.contextmanager
 def streamlit_server(app: str = "app.py", startup_timeout: float = 60.0,
-                     extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+                     extra_args: tuple[str, ...] = ()) -> Iterator[ServerURL]:
     """Run `streamlit run app` from the repo root on a free port; yield its base URL; stop it afterwards.
 
     `extra_args` go after the standard options (e.g. ("--client.toolbarMode", "viewer")). The server's
@@ -113,7 +121,9 @@ def streamlit_server(app: str = "app.py", startup_timeout: float = 60.0,
                              else f"not healthy after {startup_timeout:g} s")
                     raise RuntimeError(f"streamlit server {state}; its output:\n{log.read()}")
                 time.sleep(0.25)
-            yield url
+            served = ServerURL(url)
+            served.pid = process.pid
+            yield served
         finally:
             _stop(process)
 
@@ -149,7 +159,7 @@ function gvFindView(chart) {
 """
 
 _REPORT = r"""
-(settleInfo) => {
+() => {
   """ + _FIND_VIEW + r"""
   const DATA_MARKS = new Set(['line', 'area', 'trail', 'symbol', 'rect', 'arc', 'shape', 'path', 'image']);
   const TEXT_ROLES = new Set(['axis-label', 'axis-title', 'legend-label', 'legend-title', 'title']);
@@ -158,8 +168,9 @@ _REPORT = r"""
   const finite = v => typeof v === 'number' && Number.isFinite(v);
   const visible = el => { if (!el) return false; const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
                           return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
-  const column = el => el.closest('[data-testid="stColumn"]') || el.closest('[data-testid="stMainBlockContainer"]')
-                        || el.closest('[data-testid="stSidebarUserContent"]') || document.body;
+  // The room Streamlit gave an element: the innermost vertical block holding it (a column, an expander's
+  // body, the main area), less its padding.
+  const column = el => el.closest('[data-testid="stVerticalBlock"]') || document.body;
   const contentBox = el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
     const pl = parseFloat(s.paddingLeft) || 0, pr = parseFloat(s.paddingRight) || 0;
     return {left: r.left + pl, right: r.right - pr, top: r.top, bottom: r.bottom, width: r.width - pl - pr}; };
@@ -283,9 +294,11 @@ _REPORT = r"""
     }
     const box = rect(chart);
     const col = contentBox(column(chart));
+    const shown = chart.checkVisibility ? chart.checkVisibility({visibilityProperty: true, opacityProperty: true})
+                                        : box.width > 0;
     const drawn = marks === null ? null : marks.some(m => m.drawn);
     return {
-      index, source, renderer: svg ? 'svg' : canvas ? 'canvas' : null,
+      index, shown, source, renderer: svg ? 'svg' : canvas ? 'canvas' : null,
       surface: surface ? rect(surface) : null,
       box, column: col, marks, drawn,
       texts,
@@ -303,8 +316,7 @@ _FORMULAS = r"""
   const html = katex.querySelector('.katex-html') || katex;
   const range = document.createRange(); range.selectNodeContents(html);
   const content = range.getBoundingClientRect();
-  const col = katex.closest('[data-testid="stColumn"]') || katex.closest('[data-testid="stMainBlockContainer"]')
-              || katex.closest('[data-testid="stSidebarUserContent"]') || document.body;
+  const col = katex.closest('[data-testid="stVerticalBlock"]') || document.body;
   const r = col.getBoundingClientRect(); const s = getComputedStyle(col);
   const left = r.left + (parseFloat(s.paddingLeft) || 0), right = r.right - (parseFloat(s.paddingRight) || 0);
   const display = katex.closest('.katex-display');
@@ -314,7 +326,8 @@ _FORMULAS = r"""
           display: !!display, contentLeft: content.left, contentRight: content.right, contentWidth: content.width,
           scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth,
           columnLeft: left, columnRight: right, columnWidth: right - left,
-          shown: content.width > 0 && content.height > 0};
+          shown: content.width > 0 && content.height > 0
+                 && (!katex.checkVisibility || katex.checkVisibility({visibilityProperty: true, opacityProperty: true}))};
 })
 """
 
@@ -326,36 +339,66 @@ _SIGNATURE = r"""
   return {
     state: app ? app.getAttribute('data-test-script-state') : null,
     stale: document.querySelectorAll('[data-stale="true"]').length,
+    // Streamlit shows a skeleton while an element's code (Vega, KaTeX) is still being fetched
+    loading: document.querySelectorAll('[data-testid="stMain"] [data-testid="stSkeleton"], [data-testid="stMain"] [data-testid="stSpinner"]').length,
     charts: charts.map(c => {
       const s = c.querySelector('svg, canvas'); const r = s ? s.getBoundingClientRect() : null;
       return {ready: !!(s && r.width > 0 && r.height > 0 && gvFindView(c)), w: r ? Math.round(r.width) : 0, h: r ? Math.round(r.height) : 0};
     }),
-    lastMutation: window.__gvLastMutation || 0,
-    now: performance.now(),
   };
 }
 """
 
-# Records the time of the last DOM change in the main area (set up before navigation with add_init_script).
-MUTATION_WATCH = r"""
+# Installed before any navigation (context.add_init_script): counts the app's script runs (each switch of
+# stApp's data-test-script-state to "running"), and records, in performance.now() milliseconds since the
+# navigation started, the last DOM change inside the main area, the last run's end and the last mousedown.
+WATCH = r"""
 (() => {
-  window.__gvLastMutation = 0;
-  const start = () => {
-    const target = document.querySelector('[data-testid="stMain"]') || document.body;
-    new MutationObserver(() => { window.__gvLastMutation = performance.now(); })
-      .observe(target, {subtree: true, childList: true, attributes: true, characterData: true});
-    window.__gvWatching = target !== document.body ? 'main' : 'body';
-  };
-  const wait = () => { if (document.querySelector('[data-testid="stMain"]')) start(); else setTimeout(wait, 20); };
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', wait); else wait();
+  window.__gv = {runs: 0, lastMutation: 0, lastRunEnd: 0, lastPress: 0};
+  const seen = new WeakSet();
+  const observer = new MutationObserver(records => {
+    const now = performance.now();
+    for (const r of records) {
+      const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (r.type === 'attributes' && r.attributeName === 'data-test-script-state' && t && t.matches('[data-testid="stApp"]')) {
+        const state = t.getAttribute('data-test-script-state');
+        if (state === 'running') window.__gv.runs += 1;
+        else if (state === 'notRunning') window.__gv.lastRunEnd = now;
+        continue;
+      }
+      if (t && t.closest && t.closest('[data-testid="stMain"]')) window.__gv.lastMutation = now;
+    }
+  });
+  const start = () => observer.observe(document.documentElement, {subtree: true, childList: true, attributes: true, characterData: true});
+  if (document.documentElement) start(); else document.addEventListener('readystatechange', start, {once: true});
+  document.addEventListener('mousedown', () => { window.__gv.lastPress = performance.now(); }, true);
 })();
 """
 
 
+def new_page(browser, viewport: dict = DESKTOP, **options):
+    """A page in a fresh browser context with the WATCH script installed; errors in the page are collected
+    in page.gv_errors (uncaught exceptions and console errors)."""
+    context = browser.new_context(viewport=viewport, **options)
+    context.add_init_script(WATCH)
+    page = context.new_page()
+    page.gv_errors = []
+    page.on("pageerror", lambda error: page.gv_errors.append(f"page error: {error}"))
+    page.on("console", lambda message: page.gv_errors.append(f"console error: {message.text} at {message.location}")
+            if message.type == "error" else None)
+    return page
+
+
+def watch(page) -> dict:
+    """The WATCH counters: runs, lastMutation, lastRunEnd, lastPress (ms since navigation start), now."""
+    return page.evaluate("() => ({...window.__gv, now: performance.now()})")
+
+
 def page_report(page) -> list[dict]:
-    """One dict per chart: its renderer, the data marks and how many items each drew, its text boxes, its
-    box and its column's content box, the note right above it and the nearest heading."""
-    return page.evaluate(_REPORT, None)
+    """One dict per chart: whether it is shown (not in a closed expander), its renderer, the data marks and
+    how many items each drew, its text boxes, its box and its column's content box, the note right above it
+    and the nearest heading."""
+    return page.evaluate(_REPORT)
 
 
 def formula_report(page) -> list[dict]:
@@ -367,18 +410,20 @@ def signature(page) -> dict:
     return page.evaluate(_SIGNATURE)
 
 
-def wait_settled(page, timeout: float = 120.0, quiet: float = 0.8, min_charts: int = 0) -> dict:
-    """Wait until the script is idle, nothing is stale, every chart has its View and a drawn svg/canvas,
-    and the chart count and sizes have not changed for `quiet` seconds. Returns the last signature."""
+def wait_settled(page, timeout: float = 120.0, quiet: float = 0.5, min_charts: int = 0) -> dict:
+    """Wait until the script is idle, no element is stale or still a loading skeleton, every chart has its
+    Vega View and a drawn svg/canvas, and neither that nor the main area's DOM has changed for `quiet`
+    seconds. Returns the last signature."""
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
     while True:
         sig = signature(page)
-        key = (sig["state"], sig["stale"], tuple((c["ready"], c["w"], c["h"]) for c in sig["charts"]))
+        mutation = page.evaluate("() => window.__gv ? window.__gv.lastMutation : 0")
+        key = (sig["state"], sig["stale"], sig["loading"], mutation, tuple((c["ready"], c["w"], c["h"]) for c in sig["charts"]))
         now = time.monotonic()
         if key != last:
             last, since = key, now
-        elif (sig["state"] == "notRunning" and sig["stale"] == 0 and len(sig["charts"]) >= min_charts
+        elif (sig["state"] == "notRunning" and sig["stale"] == 0 and sig["loading"] == 0 and len(sig["charts"]) >= min_charts
               and all(c["ready"] for c in sig["charts"]) and now - since >= quiet):
             return sig
         if now > deadline:
@@ -386,16 +431,50 @@ def wait_settled(page, timeout: float = 120.0, quiet: float = 0.8, min_charts: i
         page.wait_for_timeout(100)
 
 
-def open_page(page, url: str, timeout: float = 180.0) -> dict:
-    """Open `url` and wait for the first run to finish and the page to settle."""
+def open_page(page, url: str, timeout: float = 180.0, quiet: float = 0.5) -> dict:
+    """Open `url`, wait for the first script run to finish and the page to settle; returns the signature."""
     page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
     page.wait_for_selector(APP_IDLE, timeout=timeout * 1000)
-    return wait_settled(page, timeout)
+    return wait_settled(page, timeout, quiet)
+
+
+def rerun(page, action, timeout: float = 180.0, quiet: float = 0.5) -> dict:
+    """Do `action()` (a click), wait for the script run it starts, then for the page to settle.
+
+    The run is seen as stApp's script state turning "running", or as the URL changing (a very short run's
+    two state changes can reach the DOM in one React render, so the state alone may never show it)."""
+    runs, url = watch(page)["runs"], page.url
+    action()
+    deadline = time.monotonic() + 30
+    while watch(page)["runs"] <= runs and page.url == url:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the click started no script run within 30 s")
+        page.wait_for_timeout(20)
+    return wait_settled(page, timeout, quiet)
+
+
+def resize(page, viewport: dict, timeout: float = 60.0) -> dict:
+    """Set the viewport and wait for the layout and the charts to follow."""
+    page.set_viewport_size(viewport)
+    page.wait_for_timeout(150)
+    return wait_settled(page, timeout, quiet=0.5)
+
+
+def open_expanders(page, timeout: float = 60.0) -> int:
+    """Open every closed expander (a click on its summary, as a reader would), so that the checks see what
+    is inside; waits for the page to settle when one was opened. Returns how many were opened."""
+    closed = page.locator('[data-testid="stExpander"] details:not([open]) > summary')
+    count = closed.count()
+    for _ in range(count):
+        closed.first.click()
+    if count:
+        wait_settled(page, timeout, quiet=0.5)
+    return count
 
 
 def section_buttons(page):
     """The section control's buttons, in the order of gradviz.page.settings.SECTIONS."""
-    return page.locator(f"{SECTION_CONTROL} button")
+    return page.locator(f"{SECTION_CONTROL} button[role=\"radio\"]")
 
 
 def remedy_switch(page, name: str):
@@ -407,29 +486,72 @@ def remedy_switch(page, name: str):
 # The checks, as functions returning a list of problems (empty when all is well), so that the test and the
 # screenshot script say the same things.
 
+# A catalogue message says why a chart draws nothing (or less than everything) when it says one of these.
+WHY_NOTHING_DRAWN = re.compile(r"to draw|no line|no point|cannot draw|no dot|nothing to|stops where|exactly 0|\bNaN\b", re.I)
+
+
+def _normalized(text: str) -> str:
+    """Text without whitespace and markdown marks, so a caption's rendered text compares with its source."""
+    return re.sub(r"[\s*_`]+", "", text)
+
+
+@functools.lru_cache(maxsize=1)
+def why_nothing_drawn() -> tuple[re.Pattern, ...]:
+    """Patterns of the catalogue's sentences (both languages) that explain a chart without marks: every
+    message whose English says there is nothing to draw, no line or point, a value exactly 0 or NaN;
+    placeholders match anything."""
+    from gradviz.page.i18n import PLACEHOLDER, catalogue
+
+    patterns = []
+    for message in catalogue().values():
+        if not WHY_NOTHING_DRAWN.search(message.get("en", "")):
+            continue
+        for text in message.values():
+            parts = PLACEHOLDER.split(_normalized(text))
+            regex = ".+?".join(re.escape(part) for part in parts[::2])
+            patterns.append(re.compile(regex))
+    return tuple(patterns)
+
+
+def explains_nothing_drawn(sentence: str | None) -> bool:
+    return bool(sentence) and any(p.search(_normalized(sentence)) for p in why_nothing_drawn())
+
+
 def blank_chart_problems(charts: list[dict]) -> list[str]:
     """(a) A chart with no drawn data mark needs a visible sentence saying why: a note right above it (a
-    caption or a notice) or a sentence drawn on the chart."""
+    caption or a notice) or a sentence on the chart that is one of the catalogue's "nothing to draw"
+    messages (why_nothing_drawn). A caption that says something else does not count."""
     problems = []
     for chart in charts:
+        if not chart["shown"]:
+            continue
         what = f"chart {chart['index']} ({' / '.join(chart['axisTitles']) or 'no axis titles'}; under '{chart['heading']}')"
         if chart["drawn"] is None:
             problems.append(f"{what}: cannot inspect its marks ({chart['renderer']} without a Vega View)")
             continue
         if chart["drawn"]:
             continue
-        on_chart = [t["text"] for t in chart["texts"] if t["role"] == "mark-text" and len(t["text"]) >= 20]
-        if chart["note"] or on_chart:
+        sentences = [chart["note"]] + [t["text"] for t in chart["texts"] if t["role"] == "mark-text"]
+        if any(explains_nothing_drawn(s) for s in sentences):
             continue
-        problems.append(f"{what}: no drawn marks ({chart['marks']}) and no sentence above or on it")
+        marks = ", ".join(f"{m['type']} {m['name']}: {m['shown']} of {m['items']} items shown" for m in chart["marks"])
+        problems.append(f"{what}: no drawn marks ({marks or 'no data marks'}) and no sentence saying why"
+                        + (f" (the note above says {chart['note']!r})" if chart["note"] else ""))
     return problems
 
 
-def tick_label_problems(charts: list[dict], slack: float = 1.0) -> list[str]:
+def tick_label_problems(charts: list[dict], slack: float = 3.0, slack_y: float = 5.0, overlap: float = 0.25) -> list[str]:
     """(b) Every visible tick label (and axis title, legend label, legend title) lies within the chart's
-    box, and within its column; tick labels of one chart do not overlap one another."""
+    box and its column; no two tick labels of a chart overlap.
+
+    Boxes are the text's em boxes (ascent to descent), a few pixels taller than the ink: a box may stick
+    out by `slack` pixels sideways and `slack_y` up or down (a legend title's box 4 px above the chart's top
+    shows whole), and two labels overlap when their boxes share more than `overlap` of the smaller one's
+    height and width — then the glyphs themselves collide."""
     problems = []
     for chart in charts:
+        if not chart["shown"]:
+            continue
         box, column = chart["box"], chart["column"]
         left, right = max(box["left"], column["left"]), min(box["right"], column["right"])
         what = f"chart {chart['index']} ({' / '.join(chart['axisTitles']) or 'no axis titles'}; under '{chart['heading']}')"
@@ -437,8 +559,8 @@ def tick_label_problems(charts: list[dict], slack: float = 1.0) -> list[str]:
             b = text.get("box")
             if b is None:
                 continue
-            if b["left"] < left - slack or b["right"] > right + slack or b["top"] < box["top"] - slack \
-                    or b["bottom"] > box["bottom"] + slack:
+            if b["left"] < left - slack or b["right"] > right + slack or b["top"] < box["top"] - slack_y \
+                    or b["bottom"] > box["bottom"] + slack_y:
                 problems.append(f"{what}: {text['role']} {text['text']!r} at x {b['left']:.0f}–{b['right']:.0f}, "
                                 f"y {b['top']:.0f}–{b['bottom']:.0f} outside the chart's x {left:.0f}–{right:.0f}, "
                                 f"y {box['top']:.0f}–{box['bottom']:.0f}")
@@ -448,25 +570,46 @@ def tick_label_problems(charts: list[dict], slack: float = 1.0) -> list[str]:
                 ba, bb = a["box"], other["box"]
                 overlap_x = min(ba["right"], bb["right"]) - max(ba["left"], bb["left"])
                 overlap_y = min(ba["bottom"], bb["bottom"]) - max(ba["top"], bb["top"])
-                if overlap_x > 1 and overlap_y > 1:
-                    problems.append(f"{what}: tick labels {a['text']!r} and {other['text']!r} overlap")
+                height = min(ba["bottom"] - ba["top"], bb["bottom"] - bb["top"])
+                width = min(ba["right"] - ba["left"], bb["right"] - bb["left"])
+                if overlap_x > 1 and overlap_y > 1 and (overlap_y > overlap * height and overlap_x > overlap * width):
+                    problems.append(f"{what}: tick labels {a['text']!r} and {other['text']!r} overlap "
+                                    f"({overlap_x:.0f} × {overlap_y:.0f} px)")
     return problems
 
 
 def formula_problems(formulas: list[dict], slack: float = 1.0) -> list[str]:
-    """(c) No formula wider than its column: its content lies within the column and is not scrolled or cut."""
+    """(c) No formula wider than its column: the extent of its content (a DOM Range over KaTeX's HTML, which
+    counts what overflows or is scrolled away) lies within the column's content box."""
     problems = []
     for f in formulas:
         if not f["shown"]:
             continue
-        cut = f["scrollWidth"] > f["clientWidth"] + slack
-        outside = f["contentRight"] > f["columnRight"] + slack or f["contentLeft"] < f["columnLeft"] - slack
-        if cut or outside:
-            problems.append(f"formula {f['index']} {f['tex'][:90]!r}: content {f['contentWidth']:.0f} px wide "
-                            f"(x {f['contentLeft']:.0f}–{f['contentRight']:.0f}), column x "
-                            f"{f['columnLeft']:.0f}–{f['columnRight']:.0f}"
-                            + (f", scrolls {f['scrollWidth']} > {f['clientWidth']} px" if cut else ""))
+        if f["contentRight"] > f["columnRight"] + slack or f["contentLeft"] < f["columnLeft"] - slack:
+            problems.append(f"formula {f['index']} {f['tex'][:100]!r}: content {f['contentWidth']:.0f} px wide "
+                            f"(x {f['contentLeft']:.0f}–{f['contentRight']:.0f}), column {f['columnWidth']:.0f} px "
+                            f"(x {f['columnLeft']:.0f}–{f['columnRight']:.0f})")
     return problems
+
+
+_METRICS = r"""
+() => [...document.querySelectorAll('[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')].map(metric => {
+  // Streamlit ellipsizes a metric that does not fit its column (text-overflow: ellipsis on an inner div).
+  const cut = [metric, ...metric.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1);
+  const shown = !metric.checkVisibility || metric.checkVisibility({visibilityProperty: true, opacityProperty: true});
+  return {shown, kind: metric.dataset.testid === 'stMetricValue' ? 'value' : 'label', text: metric.innerText.trim(), cut};
+})
+"""
+
+
+def metric_report(page) -> list[dict]:
+    """One dict per metric value and label: its text and whether Streamlit cut it short with an ellipsis."""
+    return page.evaluate(_METRICS)
+
+
+def metric_problems(metrics: list[dict], kinds: tuple[str, ...] = ("value",)) -> list[str]:
+    """(f) No metric value cut short: '2.44 × …' tells a reader nothing (labels have their help text)."""
+    return [f"metric {m['kind']} {m['text']!r} is cut short (an ellipsis)" for m in metrics if m["shown"] and m["cut"] and m["kind"] in kinds]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -488,3 +631,52 @@ def wait_for_app(page, url: str, run_timeout: float = 120.0, stable_for: float =
     page.goto(url, wait_until="domcontentloaded", timeout=run_timeout * 1000)
     page.wait_for_selector(APP_IDLE, timeout=run_timeout * 1000)
     return len(wait_settled(page, chart_timeout, quiet=stable_for)["charts"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Timings in the browser (for scripts/bench.py). Times are taken from the page's own clock
+# (performance.now(), milliseconds since the navigation started), so Playwright's round trips do not count.
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_server_idle(pid: int, busy_below: float = 0.05, window: float = 2.0, timeout: float = 300.0) -> float:
+    """Wait until the server used less than `busy_below` of a core over `window` seconds (its background
+    warm-up, if any, is done); returns the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        before = process_cpu_seconds(pid)
+        time.sleep(window)
+        if (process_cpu_seconds(pid) - before) / window < busy_below:
+            break
+    return time.monotonic() - start
+
+
+def time_navigation(page, url: str, timeout: float = 300.0) -> dict:
+    """Open `url` in `page` (a new_page) and time it: `script_done`, when the script run ended, and
+    `settled`, the last change in the main area before every chart was drawn and the page settled; seconds
+    after the navigation started."""
+    open_page(page, url, timeout)
+    w = watch(page)
+    return {"script_done": w["lastRunEnd"] / 1000, "settled": w["lastMutation"] / 1000,
+            "charts": page.locator(CHART).count(), "load": load_average()}
+
+
+def time_click(page, locator, timeout: float = 300.0) -> dict:
+    """Click `locator` on a settled page and time it from the mouse press: `script_done`, when the run it
+    started ended, and `settled`, the last change in the main area before the page settled (charts redrawn)."""
+    rerun(page, locator.click, timeout)
+    w = watch(page)
+    done = w["lastRunEnd"] - w["lastPress"]
+    return {"script_done": done / 1000 if done > 0 else None, "settled": (w["lastMutation"] - w["lastPress"]) / 1000,
+            "charts": page.locator(CHART).count(), "load": load_average()}

@@ -1,8 +1,26 @@
 """The dashboard in a real browser: Streamlit serves app.py, Debian's Chromium renders it via Playwright.
 
-Skipped where /usr/bin/chromium or the playwright package is missing; CI installs both (.ci/run).
-One server for the module; the first page load pays for the default page's training runs (about 10 s
-on two idle cores), later loads hit Streamlit's caches.
+Skipped where /usr/bin/chromium or the playwright package is missing; CI installs both (.ci/run). One
+server for the module. Every view below is checked at 1,400 px and again at a 400 px phone width:
+
+(a) every chart draws marks — a line of at least two points, a dot, a bar, a cell — counted in the Vega
+    scenegraph of the chart's own View (browser_support explains how the View is found, for SVG and canvas
+    charts alike), unless a visible sentence right above it, or on it, is one of the catalogue's
+    "nothing to draw" messages;
+(b) no tick label, axis title or legend entry lies outside its chart's box or its column, and no two tick
+    labels of a chart overlap;
+(c) no formula (KaTeX, display or inline) is wider than its column;
+(d) the section and each remedy toggle are in the URL after clicking them, and gone when switched back;
+(e) on a phone (the default page opened at 400 px) the sidebar is closed and the section choice and the
+    four remedy toggles are near the top;
+(f) no metric value is cut short with an ellipsis ("2.44 × …");
+and no view shows a Streamlit exception or logs a page error or console error. Before the checks every
+closed expander is opened (the derivation, Nielsen's per-neuron figure, …), so what is inside is checked
+too. Each view is checked at the width the previous one ended at, then resized once to the other width.
+
+The views: the default page; each other section chosen by clicking it (and back to the first); each
+remedy toggled on (and off again); the README's example link ?depth=50&relu=1&clip=1; a depth-10,000 link
+?depth=10000.
 """
 
 from __future__ import annotations
@@ -11,23 +29,28 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import APP_IDLE, CHART, CHROMIUM, chart_state, launch_chromium, streamlit_server, wait_for_app
+from browser_support import (CHROMIUM, DESKTOP, PHONE, REMEDIES, SECTION_CONTROL, blank_chart_problems,
+                             formula_problems, formula_report, launch_chromium, metric_problems, metric_report,
+                             new_page, open_expanders, open_page, page_report, query, remedy_switch, rerun, resize,
+                             section_buttons, streamlit_server, tick_label_problems)
 
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} not installed", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-# What the default page draws (app.py with the default settings):
-#   section 1, the chain, per column (vanishing, exploding): |∂C/∂b_j| per layer, the factors, and in
-#     the "Trained" expander the speeds, loss, gradient norm per update and weight change: 6 × 2 = 12;
-#   section 2, Nielsen's network, per column: speeds, loss, gradient norm, weight change: 4 × 2 = 8;
-#   section 3, the RNN, per column: gradient through time, loss, gradient norm: 3 × 2 = 6.
-DEFAULT_CHARTS = 12 + 8 + 6
+from gradviz.page.settings import DEFAULTS, SECTIONS  # noqa: E402
 
-# Console errors that are not the app's fault. None are known: on this headless, offline setup
-# Streamlit 1.67 logs no console error on the default page (no external fetches are made with
-# --browser.gatherUsageStats false). Add a substring here only with a note on where it comes from.
+# Console errors that are not the app's fault. None are known: on this headless, offline setup Streamlit
+# 1.67 logs no console error (no external fetches with --browser.gatherUsageStats false). Add a substring
+# here only with a note on where it comes from.
 BENIGN_CONSOLE_ERRORS: tuple[str, ...] = ()
+# (e): the section choice and the remedies must be reachable within this many pixels from the top of the
+# page on a 400 × 800 phone, i.e. in the first screen and a half.
+PHONE_REACH = 1.5 * PHONE["height"]
+README_LINK = "?depth=50&relu=1&clip=1"
+DEEP_LINK = "?depth=10000"
+# A first run on a cold cache trains networks; on a busy 2-core machine that can take minutes.
+RUN_TIMEOUT = 300.0
 
 
 @pytest.fixture(scope="module")
@@ -46,36 +69,119 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
+    page = new_page(browser, DESKTOP)
+    page.set_default_timeout(60_000)
     yield page
-    context.close()
+    page.context.close()
 
 
-def test_default_page_renders_every_chart_without_errors(server, page):
-    page_errors: list[str] = []
-    console_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.on("console", lambda message: console_errors.append(f"{message.text} at {message.location}")
-            if message.type == "error" else None)
+def view_problems(page, where: str) -> list[str]:
+    """Checks (a), (b), (c), (f) and the page's errors at the current width, then at the other one (1,400 or
+    400 px); the viewport is left at the other width, so that the next view starts there and each view costs
+    one resize, not two."""
+    problems = []
+    first = page.viewport_size["width"] == PHONE["width"]
+    open_expanders(page)
+    for viewport in ((PHONE, DESKTOP) if first else (DESKTOP, PHONE)):
+        if page.viewport_size != viewport:
+            resize(page, viewport)
+        width = f"{where} at {viewport['width']} px"
+        exceptions = page.locator('[data-testid="stException"]')
+        if exceptions.count():
+            problems.append(f"{width}: Streamlit exception: {exceptions.all_inner_texts()}")
+        charts = page_report(page)
+        problems += [f"{width}: {p}" for p in blank_chart_problems(charts) + tick_label_problems(charts)
+                     + formula_problems(formula_report(page)) + metric_problems(metric_report(page))]
+    errors = [e for e in page.gv_errors if not any(benign in e for benign in BENIGN_CONSOLE_ERRORS)]
+    problems += [f"{where}: {e}" for e in errors]
+    page.gv_errors.clear()
+    return problems
 
-    charts = wait_for_app(page, server)
 
-    assert page.locator(APP_IDLE).count() == 1
-    exceptions = page.locator('[data-testid="stException"]')
-    assert exceptions.count() == 0, exceptions.all_inner_texts()
-    assert page_errors == []
-    assert [e for e in console_errors if not any(benign in e for benign in BENIGN_CONSOLE_ERRORS)] == []
-    assert charts == DEFAULT_CHARTS
-    assert page.locator(CHART).count() == DEFAULT_CHARTS
-    drawn = chart_state(page)
-    assert all(drawn), f"charts without a drawn svg/canvas: {[i for i, ok in enumerate(drawn) if not ok]}"
+def assert_no_problems(problems: list[str]) -> None:
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 
-def test_url_sets_the_sidebar(server, page):
-    # The sidebar is drawn before the sections' training runs (about 30 s for ReLU networks on a fresh
-    # cache), so only the widget is awaited, not the end of the run.
-    page.goto(f"{server}/?depth=7&relu=1", wait_until="domcontentloaded")
-    depth = page.locator('[data-testid="stSidebar"]').get_by_label("Depth L (layers)", exact=True)
-    sync_api.expect(depth).to_have_value("7", timeout=60_000)
+def phone_reach_problems(page) -> list[str]:
+    """(e) On a 400 px screen: the sidebar is closed, and the section choice and the four remedy toggles
+    lie on the screen's width, within PHONE_REACH of the top, not covered by anything."""
+    problems = []
+    sidebar = page.evaluate("""() => { const s = document.querySelector('[data-testid="stSidebar"]');
+        if (!s) return null; const r = s.getBoundingClientRect();
+        return {collapsed: s.getAttribute('data-collapsed'), right: r.right, width: r.width}; }""")
+    if sidebar and (sidebar["collapsed"] == "false" or (sidebar["right"] > 1 and sidebar["width"] > 1)):
+        problems.append(f"at 400 px the sidebar is open over the page ({sidebar})")
+    boxes = page.evaluate("""(selectors) => selectors.map(selector => {
+        const element = document.querySelector(selector);
+        if (!element) return {selector, missing: true};
+        const r = element.getBoundingClientRect();
+        const main = document.querySelector('[data-testid="stMain"]');
+        const top = r.top + (main ? main.scrollTop : 0) + window.scrollY;
+        const x = Math.min(Math.max(r.left + r.width / 2, 0), innerWidth - 1), y = r.top + Math.min(r.height / 2, 10);
+        const hit = y >= 0 && y < innerHeight ? document.elementFromPoint(x, y) : null;
+        return {selector, top, bottom: top + r.height, left: r.left, right: r.right,
+                covered: hit !== null && !element.contains(hit)};
+    })""", [SECTION_CONTROL] + [f".st-key-{name}" for name in REMEDIES])
+    for box in boxes:
+        if box.get("missing"):
+            problems.append(f"{box['selector']} is not on the page")
+            continue
+        if box["bottom"] > PHONE_REACH:
+            problems.append(f"{box['selector']} ends {box['bottom']:.0f} px from the top (more than {PHONE_REACH:.0f})")
+        if box["left"] < -1 or box["right"] > PHONE["width"] + 1:
+            problems.append(f"{box['selector']} spans x {box['left']:.0f}–{box['right']:.0f}, beyond the screen")
+        if box["covered"]:
+            problems.append(f"{box['selector']} is covered by another element")
+    return problems
+
+
+def test_default_page(server, browser, subtests):
+    """Opened on a phone (the sidebar's state is decided at load), then checked at both widths."""
+    page = new_page(browser, PHONE)
+    try:
+        open_page(page, server, RUN_TIMEOUT)
+        with subtests.test("section and remedies near the top at 400 px"):
+            assert_no_problems(phone_reach_problems(page))
+        assert query(page) == {}, f"the default page's URL carries settings: {page.url}"
+        assert section_buttons(page).count() == len(SECTIONS), "one button per section of gradviz.page.settings.SECTIONS"
+        assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0
+        assert_no_problems(view_problems(page, "default page"))
+    finally:
+        page.context.close()
+
+
+def test_each_section(server, page, subtests):
+    open_page(page, server, RUN_TIMEOUT)
+    for name in SECTIONS[1:]:
+        with subtests.test(section=name):
+            rerun(page, lambda: section_buttons(page).nth(SECTIONS.index(name)).click(), RUN_TIMEOUT)
+            assert query(page).get("section") == [name], f"after choosing {name!r} the URL is {page.url}"
+            assert_no_problems(view_problems(page, f"section {name!r} (?section={name})"))
+    default = DEFAULTS["section"]
+    rerun(page, lambda: section_buttons(page).nth(SECTIONS.index(default)).click(), RUN_TIMEOUT)
+    assert "section" not in query(page), f"back on {default!r} (the default) the URL is {page.url}"
+
+
+def test_each_remedy(server, page, subtests):
+    open_page(page, server, RUN_TIMEOUT)
+    for name in REMEDIES:
+        with subtests.test(remedy=name):
+            switch = remedy_switch(page, name)
+            rerun(page, switch.click, RUN_TIMEOUT)
+            assert query(page).get(name) == ["1"], f"after switching {name!r} on the URL is {page.url}"
+            problems = view_problems(page, f"remedy {name!r} on (?{name}=1)")
+            rerun(page, switch.click, RUN_TIMEOUT)
+            assert name not in query(page), f"after switching {name!r} off the URL is {page.url}"
+            assert_no_problems(problems)
+
+
+@pytest.mark.parametrize("link", [README_LINK, DEEP_LINK], ids=["readme-example", "depth-10000"])
+def test_shared_link(server, page, link):
+    open_page(page, f"{server}/{link}", RUN_TIMEOUT)
+    run = page.locator(".st-key-run button")
+    if run.count():  # over the work budget: the page offers to run it; a visitor would click
+        rerun(page, run.click, RUN_TIMEOUT)
+    wanted = dict(pair.split("=") for pair in link[1:].split("&"))
+    assert {key: values[0] for key, values in query(page).items()} == wanted, f"{link} became {page.url}"
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, f"{link} draws no chart"
+    assert_no_problems(view_problems(page, link))

@@ -326,22 +326,22 @@ def dots_per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, 
 
 def grouped_bars_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, group_title: str,
                        colors: dict[str, str]) -> Chart:
-    """Signed values as bars (Nielsen's per-neuron gradients, his and ours): columns neuron, layer, source,
-    value. One chart whose x is "layer · neuron", so it stretches to its column, a phone's too."""
+    """Signed values as bars (Nielsen's per-neuron gradients, his and ours): columns neuron, layer (a number),
+    source, value. One chart whose x is "layer·neuron", so it stretches to its column, a phone's too."""
     data = frame[np.isfinite(frame["value"])]
-    slots = [f"{layer} · {neuron}" for layer, neuron in zip(data["layer"], data["neuron"])]
+    slots = [f"{layer}·{neuron}" for layer, neuron in zip(data["layer"], data["neuron"])]
     data = data.assign(slot=slots, text=[f"{v:.3g}" for v in data["value"]])
     order = list(dict.fromkeys(slots))
     chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_bar().encode(
-        x=alt.X("slot:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=-45, labelLimit=120)),
+        x=alt.X("slot:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=0, labelOverlap="greedy")),
         xOffset=alt.XOffset("source:N", scale=alt.Scale(domain=list(colors))),
         y=alt.Y("value:Q", title=y_title),
         color=alt.Color("source:N", title=None, legend=alt.Legend(orient="top", columns=1, labelLimit=220),
                         scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
-        tooltip=[alt.Tooltip("layer:N", title=group_title), alt.Tooltip("neuron:O", title=x_title),
+        tooltip=[alt.Tooltip("layer:O", title=group_title), alt.Tooltip("slot:N", title=x_title),
                  alt.Tooltip("source:N", title=" "), alt.Tooltip("text:N", title=y_title)],
     ).properties(height=SMALL_HEIGHT + 40)
-    return Chart(key, _spec(chart), {f"{key}-values": data[["slot", "neuron", "layer", "source", "value", "text"]]},
+    return Chart(key, _spec(chart), {f"{key}-values": data[["slot", "layer", "source", "value", "text"]]},
                  None)
 
 

@@ -64,11 +64,11 @@ def per_neuron_blocks(ours: np.ndarray, init: str, words: Words) -> list:
     rows = []
     for source, values in ((words("layers.published"), his), (words("common.this_run"), ours)):
         for layer, layer_values in enumerate(values, start=1):
-            rows += [{"neuron": neuron, "layer": words("layers.per_neuron.layer", layer=layer), "source": source,
-                      "value": float(v)} for neuron, v in enumerate(layer_values, start=1)]
+            rows += [{"neuron": neuron, "layer": layer, "source": source, "value": float(v)}
+                     for neuron, v in enumerate(layer_values, start=1)]
     frame = pd.DataFrame(rows)
-    chart = charts.grouped_bars_chart("layers-per-neuron", frame, x_title=words("layers.per_neuron.neuron"),
-                                      y_title="∂C/∂b", group_title=words("common.layer"),
+    chart = charts.grouped_bars_chart("layers-per-neuron", frame, x_title=words("layers.per_neuron.axis"),
+                                      y_title="∂C/∂b", group_title=words("layers.hidden_layer"),
                                       colors={words("layers.published"): charts.COLORS["reference"],
                                               words("common.this_run"): charts.COLORS["vanishing"]})
     ratio_his = np.linalg.norm(his[0]) / np.linalg.norm(his[1])
