@@ -3,6 +3,8 @@ sections come back as blocks (gradviz.page.blocks) and each kind of block is one
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import threading
@@ -21,17 +23,39 @@ from gradviz.page.jobs import BUDGET_SECONDS, section_cost
 from gradviz.page.precomputed import load_precomputed, warm_views
 from gradviz.page.sections import SECTIONS
 from gradviz.page.sections import run as run_section
-from gradviz.page.settings import DEFAULTS, SETTINGS, TABLE, encode_url, parse_url, shown
+from gradviz.page.settings import DEFAULTS, SETTINGS, TABLE, encode_url, parse_url, shown, view_key
 from gradviz.page.state import PageState
 from gradviz.page.store import ByteStore
 from gradviz.page.views import prepare
 
-RESULT_BYTES = 200 * 2**20
-VIEW_BYTES = 100 * 2**20
+# Measured bytes (arrays and frames); the process holds about 1.8× that (allocator slack, Python objects),
+# so the two stores stay near 200 MB of resident memory at most.
+RESULT_BYTES = 70 * 2**20
+VIEW_BYTES = 40 * 2**20
 POLL_SECONDS = 0.1
 VERDICT_COLORS = {"gray": "gray", "red": "red", "orange": "orange", "blue": "blue", "green": "green"}
 
 st.set_page_config(page_title="gradviz", layout="wide")
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def libc():
+    """glibc, where the platform has it (Linux, as on Streamlit Community Cloud), else None."""
+    name = ctypes.util.find_library("c")
+    try:
+        library = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return library if library is not None and hasattr(library, "malloc_trim") else None
+
+
+def release_memory() -> None:
+    """Hand the heap that a finished computation freed back to the system, so memory returns after a heavy page."""
+    library = libc()
+    if library is not None:
+        library.malloc_trim(0)
 
 
 @st.cache_resource
@@ -40,6 +64,9 @@ def server() -> tuple[JobBoard, ByteStore]:
     slower), the job board with a worker per spare core, the shipped results of the default view and its
     neighbours, and the store of drawn views."""
     threadpool_limits(limits=1)
+    library = libc()
+    if library is not None:  # two malloc arenas, not eight per core: the worker threads' garbage is shared
+        library.mallopt(M_ARENA_MAX, 2)
     results = ByteStore(RESULT_BYTES)
     for key, value in load_precomputed().items():
         results.put(key, value)
@@ -237,8 +264,8 @@ def show_section(name: str, state: PageState, words: Words) -> None:
         return
     board, views = server()
     section = SECTIONS[name]
-    view_key = (name, state.values, words.lang)
-    view = views.get(view_key)
+    key = view_key(name, dict(state.values), words.lang)
+    view = views.get(key)
     if view is None:
         jobs = section.jobs(state)
         cost = section_cost({k: j for k, j in jobs.items() if j.key not in board.store})
@@ -251,7 +278,10 @@ def show_section(name: str, state: PageState, words: Words) -> None:
                 st.rerun()
             return
         tasks = {key: board.request(job) for key, job in jobs.items()}
+        computed = not all(task.done for task in tasks.values())
         wait_for(tasks, board, words, words(section.what))
+        if computed:
+            release_memory()
         failed = [t for t in tasks.values() if t.state == "failed"]
         if failed:
             key = "page.data.unavailable" if any(isinstance(t.error, DataUnavailable) for t in failed) else "page.failed"
@@ -262,7 +292,7 @@ def show_section(name: str, state: PageState, words: Words) -> None:
             view = prepare(run_section.body({"run": results["example"], "source": "example"}, words))
         else:
             view = prepare(section.render(state, results, words))
-        views.put(view_key, view)
+        views.put(key, view)
     draw_all(view)
 
 

@@ -19,6 +19,15 @@ Which gradviz is measured: PYTHONPATH's, else this repository's (PYTHONPATH=/pat
 Only gradviz's public API is used: train, backprop, Network, nielsen_network, seed_exploding, L2, datasets.mnist_1k,
 and to check the results: Network.weights/.biases, History.network/.grad_log10/.update_loss and
 Gradients.nabla_w/.nabla_b/.log10_bias_norms/.log10_activation_grad_norms. A row is one Row(...) in ROWS.
+
+The page rows (after the ratio table; `--page` runs only them, `--repeats N` sets their samples, 5 by default) are
+absolute times and sizes of the page against issue 8's targets: the first view on a cold server (its script over
+Streamlit's websocket, its charts in Chromium, AppTest's first run), warm reruns and remedy toggles (AppTest and
+Chromium), on-demand training of each section, each section's cold page and the heaviest URLs on a warm server,
+server memory over 50 visits (a slow row, skipped by --quick) and the phase diagrams. They start their own
+`streamlit run app.py` of the measured checkout on loopback (scripts/load_check.py), need Playwright and
+/usr/bin/chromium, take 8-12 minutes, and print the load average with every row; the comment above PAGE_WATCH
+says how each is measured.
 """
 
 from __future__ import annotations
@@ -30,15 +39,18 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import gc  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
@@ -50,7 +62,10 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))  # after PYTHONPATH, s
 
 import baselines  # noqa: E402  (scripts/baselines.py, next to this file)
 import gradviz  # noqa: E402
+import load_check  # noqa: E402  (scripts/load_check.py: the server, its /proc readings, the websocket visitor)
 from gradviz.datasets import mnist_1k  # noqa: E402
+
+ROOT = Path(gradviz.__file__).resolve().parents[1]  # the checkout measured: its app.py is served
 
 TOLERANCE = 1e-12
 
@@ -304,6 +319,567 @@ def records_note(medians: dict[tuple[str, str], tuple[float, float]]) -> str | N
             "A run of many epochs pays one full-set backprop per epoch.")
 
 
+# --- the page rows ------------------------------------------------------------------------------------------------
+# Absolute times and sizes of the page against issue 8's targets, measured on a real `streamlit run app.py` (started
+# from the checkout of the imported gradviz, with the caller's environment), in headless Chromium, under AppTest and
+# on the library calls the page makes. Unlike the ratios above they depend on the machine's load: every sample
+# records the 1-minute load average, and the table gives their range. Run only these rows with --page.
+#
+# How each figure is taken, and why it is fair:
+# - script time of a real server: a browser-less session on Streamlit's websocket (scripts/load_check.py) sends the
+#   browser's first message (rerun_script with the query string) and reads the server's answer; the script runs from
+#   the `new_session` message (sent as the script starts) to `script_finished`. That is the run a browser's visit
+#   causes, on the same server, without a browser's CPU on the same two cores; the table also gives the time from
+#   the request, which adds the session's creation.
+# - Chromium: /usr/bin/chromium through Playwright; a script injected before the page loads watches the DOM and
+#   records (performance.now(), from the navigation's start) the first moment the app is idle and every chart has a
+#   drawn svg/canvas, and the time of every DOM change, so a settled time is the last change before 1 s of quiet.
+# - AppTest: in a fresh process (a child of this one), as tests/ use it; the warm-up thread is joined before timing.
+#   AppTest compiles app.py again on every run (a new ScriptCache each time, ~25-30 ms here) and sends nothing over a
+#   socket, so its times differ from a real server's both ways; the rows say which they are.
+# - library calls: in a fresh child process with BLAS on one thread, as on the server.
+
+REMEDIES = ("relu", "gating", "clip", "regularize")
+DESKTOP = {"width": 1400, "height": 900}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VISIT_TIMEOUT = 180.0
+# Watches the page from before it loads: the first time the app is idle with every chart drawn (drawnAt), the last
+# DOM change, the last click, and when the script state changed (running / notRunning).
+PAGE_WATCH = r"""
+(() => {
+  const gv = window.__gv = {drawnAt: null, lastMutation: 0, clickAt: null, runningAt: null, idleAt: null, charts: 0};
+  const drawn = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    if (document.querySelector('[data-stale="true"]')) return false;
+    const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+    if (!charts.length) return false;
+    gv.charts = charts.length;
+    return charts.every(c => { const s = c.querySelector('svg, canvas'); if (!s) return false;
+                               const r = s.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
+  };
+  let state = null;
+  const observer = new MutationObserver(() => {
+    const now = performance.now();
+    gv.lastMutation = now;
+    const app = document.querySelector('[data-testid="stApp"]');
+    const current = app && app.getAttribute('data-test-script-state');
+    if (current !== state) {
+      if (current === 'running' && gv.runningAt === null) gv.runningAt = now;
+      if (current === 'notRunning' && state === 'running') gv.idleAt = now;
+      state = current;
+    }
+    if (gv.drawnAt === null && drawn()) gv.drawnAt = now;
+  });
+  const start = () => observer.observe(document.documentElement,
+                                       {subtree: true, childList: true, attributes: true, characterData: true});
+  if (document.documentElement) start(); else document.addEventListener('DOMContentLoaded', start);
+  document.addEventListener('click', () => { gv.clickAt = performance.now(); }, true);
+  window.__gvDrawn = drawn;
+})();
+"""
+
+
+@dataclass
+class Measured:
+    """One line of the page table: samples of a time (s) or a size (MB), each with the 1-minute load average."""
+
+    what: str
+    how: str
+    target: float | None
+    unit: str = "s"
+    samples: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+    condition: bool = True      # a requirement besides the number (e.g. the "run" offer shown)
+    failed: str = ""
+
+    def add(self, value: float, load: float | None = None) -> None:
+        self.samples.append(float(value))
+        self.loads.append(os.getloadavg()[0] if load is None else load)
+
+    def value_text(self, x: float) -> str:
+        return f"{x:.0f} MB" if self.unit == "MB" else seconds_text(x)
+
+    def line(self) -> str:
+        target = "—" if self.target is None else f"≤ {self.value_text(self.target)}"
+        if self.failed or not self.samples:
+            reason = (self.failed or "no samples").replace("|", "\\|").replace("\n", " ")[:400]
+            return f"| {self.what} | {self.how} | failed: {reason} | — | {target} | **no** | {load_text()} |"
+        mid = statistics.median(self.samples)
+        spread = "" if len(self.samples) == 1 else \
+            f" ({self.value_text(min(self.samples))}–{self.value_text(max(self.samples))}; median of {len(self.samples)})"
+        met = "—" if self.target is None else ("yes" if mid <= self.target and self.condition else "**no**")
+        loads = f"{min(self.loads):.2f}–{max(self.loads):.2f}" if len(self.loads) > 1 else f"{self.loads[0]:.2f}"
+        return f"| {self.what} | {self.how} | {self.value_text(mid)}{spread} | {target} | {met} | {loads} |"
+
+    @property
+    def missed(self) -> bool:
+        return bool(self.failed or not self.samples) or (
+            self.target is not None and not (statistics.median(self.samples) <= self.target and self.condition))
+
+
+def page_server():
+    """The app of the measured checkout on a free loopback port, with the caller's environment."""
+    return load_check.Server(env=CALLER_ENV)
+
+
+def run_worker(name: str, *args: str, timeout: float = 900.0) -> dict:
+    """Run `bench.py --worker name args` in a fresh process (caller's environment); its last stdout line is JSON."""
+    done = subprocess.run([sys.executable, __file__, "--worker", name, *args], env=CALLER_ENV, capture_output=True,
+                          text=True, timeout=timeout)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {name} failed (exit {done.returncode}): {done.stderr.strip()[-600:]}")
+    return json.loads(lines[-1])
+
+
+def process_tree_cpu(marker: str) -> float:
+    """CPU-seconds of the processes whose command line holds `marker`, and all their descendants (from /proc)."""
+    procs = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            marked = marker.encode() in (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        procs[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / load_check.CLOCK_TICKS, marked)
+    tree = {pid for pid, (_, _, marked) in procs.items() if marked}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (parent, _, _) in procs.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return sum(procs[pid][1] for pid in tree)
+
+
+@contextlib.contextmanager
+def chromium():
+    """(browser, its marker for process_tree_cpu): Debian's Chromium through Playwright, never a downloaded one."""
+    from playwright.sync_api import sync_playwright
+    marker = f"--gv-bench-{os.getpid()}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, marker])
+        try:
+            yield browser, marker
+        finally:
+            browser.close()
+
+
+def watched_page(browser):
+    context = browser.new_context(viewport=DESKTOP)
+    context.add_init_script(PAGE_WATCH)
+    return context, context.new_page()
+
+
+def median_text(values: list[float], unit: str = "s") -> str:
+    if not values:
+        return "—"
+    mid = statistics.median(values)
+    return f"{mid:.2f} {unit}" if unit != "ms" else f"{mid * 1e3:.0f} ms"
+
+
+def group_cold_view(repeats: int, notes: list[str]) -> list[Measured]:
+    """Interleaved: a fresh server visited once over the websocket; a fresh server opened in Chromium; AppTest's first
+    run in a fresh process."""
+    script = Measured("first view, cold server: script", "websocket, fresh server: new_session → script_finished of "
+                      "the first visit", 1.0)
+    request = Measured("first view, cold server: request → complete page", "websocket, fresh server: rerun_script "
+                       "sent → script_finished (adds the session's creation)", None)
+    drawn = Measured("first view, cold server: all charts drawn in Chromium", "Chromium, fresh server and browser "
+                     "context: navigation → app idle and every chart's svg/canvas drawn", 3.0)
+    apptest = Measured("first view, cold: AppTest's first run", "AppTest.from_file(app.py).run() in a fresh process: "
+                       "imports included, but no message is serialized, hashed or sent (a lower bound)", None)
+    phases = {"script starts (Chromium)": [], "script ends": [], "all charts drawn": [], "Chromium CPU-s": [],
+              "server CPU-s": [], "charts": []}
+    with chromium() as (browser, marker):
+        for _ in range(repeats):
+            with page_server() as server:
+                visit = load_check.visit(server, "", VISIT_TIMEOUT)
+                if visit.errors:
+                    raise RuntimeError(f"first visit failed: {'; '.join(visit.problems())[:300]}")
+                script.add(visit.script_seconds)
+                request.add(visit.finished)
+            with page_server() as server:
+                context, page = watched_page(browser)
+                cpu_browser, cpu_server = process_tree_cpu(marker), server.cpu_seconds()
+                page.goto(f"{server.url}/", wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
+                page.wait_for_function("() => window.__gv && window.__gv.drawnAt !== null", timeout=VISIT_TIMEOUT * 1000,
+                                       polling=100)
+                info = page.evaluate("() => window.__gv")
+                drawn.add(info["drawnAt"] / 1000)
+                phases["script starts (Chromium)"].append((info["runningAt"] or float("nan")) / 1000)
+                phases["script ends"].append((info["idleAt"] or float("nan")) / 1000)
+                phases["all charts drawn"].append(info["drawnAt"] / 1000)
+                phases["Chromium CPU-s"].append(process_tree_cpu(marker) - cpu_browser)
+                phases["server CPU-s"].append(server.cpu_seconds() - cpu_server)
+                phases["charts"].append(info["charts"])
+                context.close()
+            result = run_worker("first-run")
+            apptest.add(result["seconds"], result["load"])
+    notes.append("First view in Chromium, medians from the navigation: the script starts at "
+                 f"{median_text(phases['script starts (Chromium)'])}, ends at {median_text(phases['script ends'])}, "
+                 f"all {statistics.median(phases['charts']):.0f} charts drawn at {median_text(phases['all charts drawn'])}; "
+                 f"CPU until then: Chromium {median_text(phases['Chromium CPU-s'])}, server "
+                 f"{median_text(phases['server CPU-s'])} (both on the same two cores).")
+    return [script, request, drawn, apptest]
+
+
+def worker_first_run() -> dict:
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=VISIT_TIMEOUT)
+    start = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - start
+    if at.exception:
+        raise RuntimeError(f"first run raised: {at.exception[0].value}")
+    return {"seconds": seconds, "load": os.getloadavg()[0]}
+
+
+def join_warm_up(timeout: float = 120.0) -> float:
+    """Wait for app.py's warm-up thread (threading.Thread(target=warm_views) is named "Thread-N (warm_views)")."""
+    start = time.perf_counter()
+    for thread in threading.enumerate():
+        if "warm_views" in thread.name:
+            thread.join(timeout)
+    return time.perf_counter() - start
+
+
+def worker_apptest(repeats: int) -> dict:
+    """The default page, its warm-up joined; then warm reruns and each remedy switched on (timed) and off again."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=VISIT_TIMEOUT)
+    at.run()
+    waited = join_warm_up()
+    out = {"warm_up_wait": waited, "warm": [], "toggles": {name: [] for name in REMEDIES}, "back": []}
+    at.run()  # the first rerun after the warm-up, untimed
+    for _ in range(repeats):
+        for name in REMEDIES:
+            start = time.perf_counter()
+            at.run()
+            out["warm"].append((time.perf_counter() - start, os.getloadavg()[0]))
+            start = time.perf_counter()
+            at.toggle(key=name).set_value(True).run()
+            out["toggles"][name].append((time.perf_counter() - start, os.getloadavg()[0]))
+            start = time.perf_counter()
+            at.toggle(key=name).set_value(False).run()
+            out["back"].append(time.perf_counter() - start)
+            if at.exception:
+                raise RuntimeError(f"{name}: {at.exception[0].value}")
+    return out
+
+
+def group_apptest(repeats: int, notes: list[str]) -> list[Measured]:
+    result = run_worker("apptest", str(repeats))
+    warm = Measured("warm rerun (AppTest)", "the default page rerun with nothing changed, after the warm-up", 0.05)
+    for seconds, load in result["warm"]:
+        warm.add(seconds, load)
+    rows = [warm]
+    for name in REMEDIES:
+        row = Measured(f"remedy toggle (AppTest): {name}", f"`at.toggle(key=\"{name}\").set_value(True).run()` from the "
+                       "default view, after the warm-up", 0.15)
+        for seconds, load in result["toggles"][name]:
+            row.add(seconds, load)
+        rows.append(row)
+    notes.append(f"AppTest: the warm-up thread finished {result['warm_up_wait']:.1f} s after the first run; switching a "
+                 f"remedy back off took {median_text(result['back'], 'ms')} (median).")
+    return rows
+
+
+def group_chromium_toggles(repeats: int, notes: list[str]) -> list[Measured]:
+    rows = {name: Measured(f"remedy toggle in Chromium: {name}", "click on the switch (default view, after the warm-up) "
+                           "→ app idle, every chart drawn, URL updated; the last DOM change before 1 s of quiet", 0.5)
+            for name in REMEDIES}
+    cpu = {name: ([], []) for name in REMEDIES}
+    back = []
+    with page_server() as server, chromium() as (browser, marker):
+        context, page = watched_page(browser)
+        page.goto(f"{server.url}/", wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
+        page.wait_for_function("() => window.__gv && window.__gv.drawnAt !== null", timeout=VISIT_TIMEOUT * 1000)
+        server.wait_idle()  # the warm-up has drawn the neighbours' views
+        page.wait_for_timeout(1000)
+        for _ in range(repeats):
+            for name in REMEDIES:
+                for on in (True, False):
+                    page.evaluate("() => { window.__gv.clickAt = null; }")
+                    cpu_browser, cpu_server = process_tree_cpu(marker), server.cpu_seconds()
+                    page.locator(f".st-key-{name} label").first.click()
+                    wanted = "'1'" if on else "null"
+                    page.wait_for_function(
+                        "() => window.__gv.clickAt !== null && window.__gvDrawn() && performance.now() - "
+                        f"window.__gv.lastMutation > 1000 && new URLSearchParams(location.search).get('{name}') === {wanted}",
+                        timeout=VISIT_TIMEOUT * 1000, polling=50)
+                    info = page.evaluate("() => window.__gv")
+                    settled = (info["lastMutation"] - info["clickAt"]) / 1000
+                    if on:
+                        rows[name].add(settled)
+                        cpu[name][0].append(process_tree_cpu(marker) - cpu_browser)
+                        cpu[name][1].append(server.cpu_seconds() - cpu_server)
+                    else:
+                        back.append(settled)
+        context.close()
+    notes.append("Remedy toggles in Chromium, CPU-seconds per click (median; includes 1 s of quiet): " + "; ".join(
+        f"{name}: Chromium {median_text(cpu[name][0])}, server {median_text(cpu[name][1])}" for name in REMEDIES) +
+        f". Back to the default view: {median_text(back)} (median).")
+    return list(rows.values())
+
+
+def on_demand_variants(section: str, k: int) -> dict:
+    """The k-th setting of default sizes whose section results are not shipped (a new seed, a new initialization or
+    a new clipping threshold)."""
+    if section == "deep":  # no seed: the chosen initialization's profile is new, the compared one is shipped
+        init, gain = [("standard_normal", 1.0), ("pytorch", 1.0), ("he", 1.0), ("orthogonal", 1.0),
+                      ("orthogonal", 1.5), ("orthogonal", 2.0), ("orthogonal", 0.5), ("orthogonal", 2.5)][k % 8]
+        return {"section": "deep", "init": init, "gain": gain}
+    if section == "theory":  # the phase diagrams are shipped; the cliff's descent depends on the threshold
+        return {"section": "theory", "clip": True, "clip_threshold": 2.0 + k}
+    return {"section": section, "seed": 1 + k}
+
+
+def query_of(values: dict) -> str:
+    return "&".join(f"{key}={int(value) if isinstance(value, bool) else value}" for key, value in values.items())
+
+
+ON_DEMAND = ("chain", "layers", "time", "deep", "theory")
+
+
+def worker_on_demand(repeats: int) -> dict:
+    """Each section's jobs that are not shipped, run one after the other (as the page's one worker does)."""
+    from gradviz.page.precomputed import load_precomputed
+    from gradviz.page.sections import SECTIONS
+    from gradviz.page.settings import DEFAULTS
+    from gradviz.page.state import PageState
+
+    shipped = load_precomputed()
+    out = {"shipped": len(shipped), "first": {}, "runs": {name: [] for name in ON_DEMAND}}
+    with threadpool_limits(limits=1):
+        for name in ON_DEMAND:  # once, untimed: the data files and the quadrature rules a server loads once
+            start = time.perf_counter()
+            for job in SECTIONS[name].jobs(PageState.of({**DEFAULTS, **on_demand_variants(name, 97)})).values():
+                job()
+            out["first"][name] = time.perf_counter() - start
+        for k in range(repeats):
+            for name in ON_DEMAND:
+                jobs = SECTIONS[name].jobs(PageState.of({**DEFAULTS, **on_demand_variants(name, k)}))
+                todo = {key: job for key, job in jobs.items() if job.key not in shipped}
+                times = {}
+                for key, job in todo.items():
+                    start = time.perf_counter()
+                    job()
+                    times[key] = time.perf_counter() - start
+                out["runs"][name].append({"seconds": sum(times.values()), "load": os.getloadavg()[0], "jobs": times,
+                                          "estimate": sum(job.cost for job in todo.values())})
+    return out
+
+
+def group_on_demand(repeats: int, notes: list[str]) -> list[Measured]:
+    result = run_worker("on-demand", str(repeats))
+    rows = []
+    for name in ON_DEMAND:
+        example = query_of(on_demand_variants(name, 0))
+        row = Measured(f"on-demand training, cold: {name}", f"the section's unshipped jobs in a row, BLAS on one thread "
+                       f"(e.g. `?{example}`)", 0.6)
+        per_job: dict[str, list[float]] = {}
+        estimates = []
+        for run in result["runs"][name]:
+            row.add(run["seconds"], run["load"])
+            estimates.append(run["estimate"])
+            for key, seconds in run["jobs"].items():
+                per_job.setdefault(key, []).append(seconds)
+        rows.append(row)
+        notes.append(f"On-demand {name}: per job (median) " + ", ".join(
+            f"{key} {median_text(values)}" for key, values in per_job.items()) +
+            f"; the page's estimate {median_text(estimates)}; first run in the process {result['first'][name]:.2f} s.")
+    if not result["shipped"]:
+        notes.append("**The shipped results did not load** (gradviz/data/precomputed.pkl.gz missing or from other code): "
+                     "every job above ran, as on the server.")
+    return rows
+
+
+def group_warm_server(repeats: int, notes: list[str]) -> list[Measured]:
+    """On one warm server (default page visited, warm-up done): each section's cold page and the heaviest URLs, over
+    the websocket, interleaved."""
+    from gradviz.page.jobs import BUDGET_SECONDS, section_cost
+    from gradviz.page.sections import SECTIONS
+    from gradviz.page.settings import DEFAULTS, parse_url
+    from gradviz.page.state import PageState
+
+    pages = {name: Measured(f"on-demand page, cold: {name}", "websocket, warm server: request → script_finished of a "
+                            "new session at an unshipped setting of default sizes (jobs, drawing, sending)", None)
+             for name in ON_DEMAND}
+    heavy = {}
+    for query in load_check.HEAVIEST[:4]:
+        values = parse_url([tuple(pair.split("=")) for pair in query.split("&")]).values
+        section = values["section"]
+        estimate = section_cost(SECTIONS[section].jobs(PageState.of(values)))
+        heavy[query] = Measured(f"heaviest URL: `?{query}`", f"websocket, warm server: request → script_finished; "
+                                f"estimate {estimate:.0f} s ({'over' if estimate > BUDGET_SECONDS else 'within'} the "
+                                f"{BUDGET_SECONDS:g} s budget)", 2.0)
+    offers, cpu = {query: [] for query in heavy}, {query: [] for query in heavy}
+    with page_server() as server:
+        load_check.visit(server, "", VISIT_TIMEOUT)
+        server.wait_idle()
+        for k in range(repeats):
+            for name in ON_DEMAND:
+                visit = load_check.visit(server, query_of(on_demand_variants(name, 100 + k)), VISIT_TIMEOUT)
+                if not visit.errors:
+                    pages[name].add(visit.finished)
+                else:
+                    pages[name].failed = "; ".join(visit.problems())[:300]
+                server.wait_idle()
+            for query, row in heavy.items():
+                cpu0 = server.cpu_seconds()
+                visit = load_check.visit(server, f"{query}&seed={200 + k}", VISIT_TIMEOUT)  # a new seed: never cached
+                server.wait_idle()
+                cpu[query].append(server.cpu_seconds() - cpu0)
+                if not visit.errors:
+                    row.add(visit.finished)
+                    offers[query].append(visit.offers_run())
+                else:
+                    row.failed = "; ".join(visit.problems())[:300]
+    for query, row in heavy.items():
+        row.condition = bool(offers[query]) and all(offers[query])
+        if not row.condition:
+            row.how += "; **no run offer: it computed**"
+    notes.append("Heaviest URLs, server CPU-seconds per visit until idle (median): " + "; ".join(
+        f"`?{query}` {median_text(values)}" for query, values in cpu.items()) + ".")
+    return [*pages.values(), *heavy.values()]
+
+
+def memory_queries(n: int) -> list[str]:
+    """n distinct settings of modest size over the sections."""
+    out = []
+    for k in range(n):
+        kind = k % 7
+        if kind == 0:
+            out.append(f"section=chain&depth={(4, 30, 300, 1000)[k // 7 % 4]}&seed={k}")
+        elif kind == 1:
+            out.append(f"section=layers&seed={k}&epochs={(20, 50, 100)[k // 7 % 3]}")
+        elif kind == 2:
+            out.append(f"section=time&seed={k}&length={(50, 100, 200)[k // 7 % 3]}")
+        elif kind == 3:
+            values = on_demand_variants("deep", k // 7)
+            out.append(query_of({**values, "seeds": 3 + k // 7 % 3}))
+        elif kind == 4:
+            out.append(f"section=theory&clip=1&clip_threshold={0.5 + k}")
+        elif kind == 5:
+            out.append(f"section=chain&relu=1&clip=1&seed={k}")
+        else:
+            out.append(f"section=run&example={('vanishing', 'exploding_clipped', 'healthy')[k // 7 % 3]}&seed={k}&lang="
+                       f"{('en', 'zh')[k // 7 % 2]}")
+    assert len(set(out)) == n
+    return out
+
+
+def group_memory(visits: int, notes: list[str]) -> list[Measured]:
+    after = Measured(f"server RSS after {visits} visits", f"a fresh server, {visits} sessions one after another over the "
+                     "websocket, each a different setting of modest size (all sections)", 400.0, "MB")
+    growth = Measured(f"server RSS trend over the last {visits - 10} visits", f"least-squares slope of RSS over visits "
+                      f"11–{visits} × {visits - 10} (flat: ≤ 20 MB, 5 % of the 400 MB budget; the readings are in the "
+                      "notes)", 20.0, "MB")
+    readings, failures = [], []
+    with page_server() as server:
+        start_rss = server.rss_mb()
+        for query in memory_queries(visits):
+            visit = load_check.visit(server, query, VISIT_TIMEOUT)
+            if visit.errors:
+                failures.append(f"`?{query}`: {'; '.join(visit.problems())[:200]}")
+            readings.append(server.rss_mb())
+        server.wait_idle()
+        settled = server.rss_mb()
+    tail = np.arange(10, visits)
+    slope = float(np.polyfit(tail, np.asarray(readings[10:]), 1)[0])
+    after.add(readings[-1])
+    growth.add(slope * (visits - 10))
+    top = int(np.argmax(readings))
+    notes.append(f"RSS over the {visits} visits (MB): start {start_rss:.0f}, after visit 1 {readings[0]:.0f}, 10 "
+                 f"{readings[9]:.0f}, 20 {readings[19]:.0f}, 30 {readings[29]:.0f}, 40 {readings[39]:.0f}, {visits} "
+                 f"{readings[-1]:.0f} (max {readings[top]:.0f} after visit {top + 1}, `?{memory_queries(visits)[top]}`); "
+                 f"from visit 10 to {visits}: {readings[-1] - readings[9]:+.0f} MB; trend over the last {visits - 10}: "
+                 f"{slope:+.2f} MB a visit; "
+                 f"{settled:.0f} MB when idle." + (f" Failed visits: {'; '.join(failures[:3])}" if failures else ""))
+    if failures:
+        after.how += f"; **{len(failures)} of the visits failed** (see the notes)"
+    return [after, growth]
+
+
+def worker_phase(order: str) -> dict:
+    """phase_diagram(activation) for each activation in `order`: the first call in this fresh process, then 5 more."""
+    from gradviz.page.sections.theory import phase_diagram
+    out = {}
+    with threadpool_limits(limits=1):
+        for activation in order.split(","):
+            start = time.perf_counter()
+            phase_diagram(activation)
+            first = time.perf_counter() - start
+            again = []
+            for _ in range(5):
+                start = time.perf_counter()
+                phase_diagram(activation)
+                again.append(time.perf_counter() - start)
+            out[activation] = {"first": first, "again": again, "load": os.getloadavg()[0]}
+    return out
+
+
+def group_phase(repeats: int, notes: list[str]) -> list[Measured]:
+    activations = ["sigmoid", "tanh", "relu"]
+    rows = {a: Measured(f"phase diagram 60×60: {a}", "`phase_diagram(activation)`, first call in a fresh process "
+                        "(each process another order of the three)", 0.2) for a in activations}
+    again = {a: [] for a in activations}
+    for k in range(repeats):
+        order = activations[k % 3:] + activations[:k % 3]
+        result = run_worker("phase", ",".join(order))
+        for a in activations:
+            rows[a].add(result[a]["first"], result[a]["load"])
+            again[a].extend(result[a]["again"])
+    notes.append("Phase diagram, later calls in the same process (median): " + ", ".join(
+        f"{a} {median_text(again[a], 'ms')}" for a in activations) + " (the page keeps each result, so a visitor pays "
+        "the first call once per server).")
+    return list(rows.values())
+
+
+PAGE_GROUPS = [  # (name, function(repeats or visits, notes), slow)
+    ("first view on a cold server", group_cold_view, False),
+    ("AppTest reruns and toggles", group_apptest, False),
+    ("remedy toggles in Chromium", group_chromium_toggles, False),
+    ("on-demand training", group_on_demand, False),
+    ("pages on a warm server", group_warm_server, False),
+    ("memory over 50 visits", group_memory, True),
+    ("phase diagram", group_phase, False),
+]
+WORKERS = {"first-run": lambda args: worker_first_run(), "apptest": lambda args: worker_apptest(int(args[0])),
+           "on-demand": lambda args: worker_on_demand(int(args[0])), "phase": lambda args: worker_phase(args[0])}
+
+
+def page_status() -> str:
+    return load_check.shipped_status()
+
+
+def page_rows(repeats: int, quick: bool) -> tuple[list[str], list[str], bool]:
+    """(table lines, notes, any target missed or row failed)."""
+    lines = ["| what | how | median (range; samples) | target | met? | load average (1 min) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    notes, missed = [], False
+    for name, group, slow in PAGE_GROUPS:
+        if quick and slow:
+            continue
+        print(f"measuring the page: {name} (load average {load_text()}) …", file=sys.stderr, flush=True)
+        try:
+            rows = group(50 if group is group_memory else repeats, notes)
+        except Exception as error:  # a failed group must not lose the others
+            rows = [Measured(name, "—", None, failed=f"{type(error).__name__}: {error}")]
+        for row in rows:
+            lines.append(row.line())
+            missed |= row.missed
+            print(lines[-1], file=sys.stderr, flush=True)
+    return lines, notes, missed
+
+
 def load_text() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -321,8 +897,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the slow rows")
     parser.add_argument("--suite", action="store_true", help="also time the test suite (minutes)")
     parser.add_argument("--profile", action="store_true", help="profile the gradviz side of every row")
+    parser.add_argument("--page", action="store_true", help="only the page rows (absolute times against issue 8's targets)")
+    parser.add_argument("--repeats", type=int, default=5, help="samples per page row (default 5)")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)  # a page measurement in a fresh process
     args = parser.parse_args(argv)
-    root = Path(gradviz.__file__).resolve().parents[1]
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker[0]](args.worker[1:])))
+        return 0
+    root = ROOT
+    failed = False
+    if not args.page:
+        failed = engine_rows(args, root)
+    if True:  # the page rows: always (after the engine rows unless --page)
+        print(f"\n## The page\n\ngradviz at {root} ({git_version(root)}); {platform.machine()}, {os.cpu_count()} CPUs, "
+              f"Python {platform.python_version()}; {page_status()}\nload average (1, 5, 15 min) at the start of the "
+              f"page rows: {load_text()}\n", flush=True)
+        lines, notes, missed = page_rows(args.repeats, args.quick)
+        print("\n".join(lines))
+        print(f"\nload average (1, 5, 15 min) at the end: {load_text()}\n")
+        print("\n".join(f"- {note}" for note in notes))
+        failed |= missed
+    return 1 if failed else 0
+
+
+def engine_rows(args, root: Path) -> bool:
+    """The ratio rows (and the suite): print their table; True if a row failed."""
     try:
         import torch
     except ImportError:  # PyTorch is not a dependency: its row then fails, the others run
@@ -365,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
     if profiles:
         print("\nWhere the gradviz side spends its time (pyinstrument; its per-call hook inflates code that makes many "
               "small Python calls):\n\n" + "\n\n".join(profiles))
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":

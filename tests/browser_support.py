@@ -613,27 +613,6 @@ def metric_problems(metrics: list[dict], kinds: tuple[str, ...] = ("value",)) ->
 
 
 # ---------------------------------------------------------------------------------------------------
-# Kept for scripts/memory_check.py, which opens many URLs and only needs each page drawn.
-
-def chart_state(page) -> list[bool]:
-    """For each chart on the page, whether it holds a drawn <svg> or <canvas> with a non-zero size."""
-    return page.eval_on_selector_all(CHART, """charts => charts.map(chart => {
-        const drawn = chart.querySelector('svg, canvas');
-        if (!drawn) return false;
-        const box = drawn.getBoundingClientRect();
-        return box.width > 0 && box.height > 0;
-    })""")
-
-
-def wait_for_app(page, url: str, run_timeout: float = 120.0, stable_for: float = 1.5,
-                 chart_timeout: float = 30.0) -> int:
-    """Open `url` and wait until the page has settled (see `open_page`); return the number of charts."""
-    page.goto(url, wait_until="domcontentloaded", timeout=run_timeout * 1000)
-    page.wait_for_selector(APP_IDLE, timeout=run_timeout * 1000)
-    return len(wait_settled(page, chart_timeout, quiet=stable_for)["charts"])
-
-
-# ---------------------------------------------------------------------------------------------------
 # Timings in the browser (for scripts/bench.py). Times are taken from the page's own clock
 # (performance.now(), milliseconds since the navigation started), so Playwright's round trips do not count.
 

@@ -29,6 +29,7 @@ from gradviz.engine.scaled import LOG10_2, Scaled, ln_global_norm, ln_norm_of_ro
 
 Array = np.ndarray
 LN10 = math.log(10.0)
+NO_NORMS = np.full(0, np.nan)  # per-layer norms a caller did not ask for (training's updates)
 PRODUCT_BLOCK = 512
 
 
@@ -196,32 +197,32 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
     """The loop: backward through the layers one step at a time (the only sequential part: δ_l and ∂C/∂a_{l−1});
     a plain layer's parameter gradients as soon as its δ is known, an unrolled layer's over all its steps at once."""
     depth, ln_batch = net.depth, math.log(len(x))
+    layers = [_layer_at(net, layer) for layer in range(depth)]
     caches = _forward_caches(net, x)
     slopes = net.layers[0].step_slopes(caches) if net.unroll else [None] * depth
-    out_layer, out_cache = _layer_at(net, depth - 1), caches[-1]
-    delta = cost.output_delta(out_layer, out_cache, y)
+    delta = cost.output_delta(layers[-1], caches[-1], y)
     activation_norms, layer_norms = norms == "all", norms != "none"
-    ln_grad_a = np.full(depth + 1, np.nan)
+    ln_grad_a = np.full(depth + 1, np.nan) if activation_norms else None
     if activation_norms:
-        ln_grad_a[depth] = cost.output_gradient(out_layer, out_cache, y).ln_norm - ln_batch
-    ln_w, ln_b = np.full(depth, np.nan), np.full(depth, np.nan)
+        ln_grad_a[depth] = cost.output_gradient(layers[-1], caches[-1], y).ln_norm - ln_batch
+    ln_w, ln_b = (np.full(depth, np.nan), np.full(depth, np.nan)) if layer_norms else (NO_NORMS, NO_NORMS)
     totals: list = [None] * len(net.layers)
     deltas = []
-    for layer in reversed(range(depth)):
-        below = _layer_at(net, layer)
+    for layer in range(depth - 1, -1, -1):
+        this = layers[layer]
         if net.unroll:
             deltas.append(delta)
         else:
-            totals[layer], lw, lb = below.gradients([delta], [caches[layer]], weights, layer_norms)
+            totals[layer], lw, lb = this.gradients([delta], [caches[layer]], weights, layer_norms)
             if layer_norms:
                 ln_w[layer], ln_b[layer] = (lw[0] if weights else np.nan), lb[0]
         if layer == 0 and not activation_norms:
             break
-        grad_a, squares = normalized_rows(below.through(delta, caches[layer]))
+        grad_a, squares, total = normalized_rows(this.through(delta, caches[layer]))
         if activation_norms:
-            ln_grad_a[layer] = ln_norm_of_rows(squares, grad_a.exponent) - ln_batch
+            ln_grad_a[layer] = ln_norm_of_rows(squares, grad_a.exponent, total) - ln_batch
         if layer > 0:
-            delta = _layer_at(net, layer - 1).delta(grad_a, caches[layer - 1], slopes[layer - 1])
+            delta = layers[layer - 1].delta(grad_a, caches[layer - 1], slopes[layer - 1])
     if net.unroll:
         totals[0], lw, lb = net.layers[0].gradients(deltas[::-1], caches, weights, layer_norms)
         if layer_norms:
@@ -229,8 +230,9 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
             if weights:
                 ln_w[:] = lw
     names = tuple(name for layer in net.layers for name in layer.parameter_names)
-    return Gradients(tuple(g for layer_totals in totals for g in layer_totals), names, ln_b / LN10, ln_w / LN10,
-                     ln_grad_a / LN10 if activation_norms else None, cost.value(out_layer, out_cache, y), net.unroll)
+    return Gradients(tuple(g for layer_totals in totals for g in layer_totals), names,
+                     ln_b / LN10 if layer_norms else ln_b, ln_w / LN10 if layer_norms else ln_w,
+                     ln_grad_a / LN10 if activation_norms else None, cost.value(layers[-1], caches[-1], y), net.unroll)
 
 
 # --- the width-1 chain kernel ------------------------------------------------------------------------------

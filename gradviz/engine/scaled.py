@@ -25,6 +25,8 @@ LOW = 2.0**-LIMIT
 LN2 = math.log(2.0)
 LOG10_2 = math.log10(2.0)
 SQUARE_RANGE = (2.0 ** (-2 * LIMIT - 100), 2.0 ** (2 * LIMIT + 100))
+# Beyond ±2^12 a power of two under- or overflows any float64 mantissa, and ldexp takes 32-bit exponents.
+EXPONENT_CLIP = 4096
 # The largest |exponent| a single entry takes (from_log): 2^-(2^44) is 10^-5.3e12, a sigmoid slope at |z| ≈ 1.2e13.
 EXPONENT_LIMIT = 2**44
 
@@ -42,7 +44,7 @@ class Scaled:
         if isinstance(self.exponent, int) and self.exponent == 0:
             return self.mantissa
         with np.errstate(over="ignore", under="ignore"):
-            return np.ldexp(self.mantissa, self.exponent)
+            return np.ldexp(self.mantissa, np.clip(self.exponent, -EXPONENT_CLIP, EXPONENT_CLIP))
 
     @property
     def ln_norm(self) -> float:
@@ -179,7 +181,14 @@ def _careful_ln_norm(values: np.ndarray, exponent: int) -> float:
 
 
 def _careful_rows_ln_norm(m: np.ndarray, e: np.ndarray) -> float:
-    ln_rows = np.array([_careful_ln_norm(row, int(k)) for row, k in zip(m, e)])
+    """ln ‖·‖ of rows m[r] · 2^e[r], each row scaled by its largest entry first (all rows at once)."""
+    largest = np.max(np.abs(m), axis=1)
+    usable = (largest > 0) & np.isfinite(largest)
+    scale = np.where(usable, largest, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ln_rows = np.log(largest) + np.log(np.linalg.norm(m / scale[:, None], axis=1)) + e * LN2
+    ln_rows = np.where(usable, ln_rows, np.where(largest == 0, -np.inf, largest))
+    ln_rows[np.isnan(m).any(axis=1)] = np.nan
     return _log_sum_squares(ln_rows)
 
 
@@ -201,24 +210,27 @@ def ln_global_norm(parts: list[Scaled]) -> float:
 ROW_SQUARES = (LOW * LOW, HIGH * HIGH)
 
 
-def normalized_rows(x: Scaled) -> tuple[Scaled, np.ndarray]:
-    """(x with its rows inside the band, as `normalized` keeps them, and each row's Σ mantissa²), checked with
-    one pass (the sums of squares the caller needs for the norm anyway); only rows outside are rescaled."""
+def normalized_rows(x: Scaled) -> tuple[Scaled, np.ndarray, float]:
+    """(x with its rows inside the band, as `normalized` keeps them, each row's Σ mantissa², and their sum),
+    checked from the sums of squares the caller needs for the norm anyway (the smallest row's, and the total,
+    which bounds the largest); only rows outside are rescaled."""
     m = x.mantissa
     squares = np.einsum("ij,ij->i", m, m)
-    if ROW_SQUARES[0] <= squares.min(initial=ROW_SQUARES[0]) and squares.max(initial=0.0) <= ROW_SQUARES[1]:
-        return x, squares
+    total = float(squares.sum())
+    if squares.min() >= ROW_SQUARES[0] and total <= ROW_SQUARES[1]:
+        return x, squares, total
     rescaled = normalized(x)
     if rescaled is x:
-        return x, squares
+        return x, squares, total
     m = rescaled.mantissa
-    return rescaled, np.einsum("ij,ij->i", m, m)
+    squares = np.einsum("ij,ij->i", m, m)
+    return rescaled, squares, float(squares.sum())
 
 
-def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray) -> float:
-    """ln √(Σ_r squares[r] · 4^exponent[r]): a row-scaled array's Frobenius norm from its rows' Σ mantissa²."""
+def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray, total: float) -> float:
+    """ln √(Σ_r squares[r] · 4^exponent[r]): a row-scaled array's Frobenius norm from its rows' Σ mantissa²
+    (total: their plain sum)."""
     if isinstance(exponent, int):
-        total = float(np.sum(squares))
         if SQUARE_RANGE[0] < total < SQUARE_RANGE[1]:
             return 0.5 * math.log(total) + exponent * LN2
     with np.errstate(divide="ignore", invalid="ignore"):

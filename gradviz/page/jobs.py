@@ -3,8 +3,10 @@
 A Job names a pure function and its frozen arguments (together they key every cache) and says, in seconds
 on a 2-core machine with BLAS on one thread, roughly how long it takes. The page runs a job by itself only
 when the whole section's estimate is within the work budget; beyond it, it offers a button.
-Estimates are linear models of the work (layers × steps, multiply-adds), with constants measured by
-`python scripts/bench.py --calibrate` on this machine; they aim to be right within a factor of about 2.
+Estimates are linear models of the work (layers × steps, multiply-adds), with constants measured on this
+machine (2 cores, one BLAS thread) by timing the experiments at small and large settings; they are right
+within a factor of about 1.5 on the settings measured (the chain at depth 10,000, plain and gated; Nielsen's
+network at 4 × 30 and 6 × 100; the RNN at T = 50 and 1,000; the deep networks at 30 × 256 and 100 × 512).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Callable
 
 BUDGET_SECONDS = 10.0
 # Seconds per unit of work, measured (scripts/bench.py --calibrate).
-PER_CHAIN_LAYER = 1.2e-6           # one backprop of a width-1 chain, per layer
+PER_CHAIN_LAYER = 8e-7             # one backprop of a width-1 chain, per layer
+GATED_CHAIN = 2.5                  # a gated chain's backprop and update, against a plain one's
 PER_BACKPROP = 4e-4                # fixed cost of one backprop call
 PER_MULTIPLY_ADD = 1.0e-10          # a dense layer's forward and backward, per multiply-add of the forward pass
 PER_RNN_STEP = 4e-5                # one step of backprop through time, small width
@@ -43,8 +46,8 @@ def chain_analysis_cost(depth: int) -> float:
     return PER_BACKPROP + PER_CHAIN_LAYER * depth
 
 
-def chain_training_cost(depth: int, steps: int) -> float:
-    return (steps + 1) * (PER_BACKPROP + 2 * PER_CHAIN_LAYER * depth)
+def chain_training_cost(depth: int, steps: int, gated: bool = False) -> float:
+    return (steps + 1) * (PER_BACKPROP + (GATED_CHAIN if gated else 1.0) * PER_CHAIN_LAYER * depth)
 
 
 def dense_training_cost(sizes: list[int], rows: int, epochs: int) -> float:

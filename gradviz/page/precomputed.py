@@ -96,6 +96,7 @@ def warm_views(results, views, section: str, languages=("en", "zh"), pause: floa
     Meant for a background thread at server start: one view at a time, with a pause between."""
     from gradviz.page.i18n import Words
     from gradviz.page.sections import SECTIONS
+    from gradviz.page.settings import view_key
     from gradviz.page.state import PageState
     from gradviz.page.views import prepare
 
@@ -106,7 +107,7 @@ def warm_views(results, views, section: str, languages=("en", "zh"), pause: floa
         if any(result is None for result in found.values()):
             continue
         for lang in languages:
-            key = (section, state.values, lang)
+            key = view_key(section, values, lang)
             if key not in views:
                 views.put(key, prepare(SECTIONS[section].render(state, found, Words(lang))))
             time.sleep(pause)

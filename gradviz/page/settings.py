@@ -185,6 +185,19 @@ def encode_url(values: Mapping[str, object], lang: str | None = None) -> dict[st
     return encoded
 
 
+def acts_on(setting: Setting, section: str) -> bool:
+    """Whether a setting can change what `section` shows (the remedies act on every section but "Your run")."""
+    if setting.place == "top":
+        return setting.name == "section" or section != "run"
+    return section in GROUP_SECTIONS.get(setting.place, ())
+
+
+def view_key(section: str, values: Mapping[str, object], lang: str) -> tuple:
+    """What a drawn section depends on: its own settings and the language (so ?section=run&seed=5 and
+    ?section=run&seed=6 share one view)."""
+    return section, lang, tuple((s.name, values[s.name]) for s in TABLE if acts_on(s, section))
+
+
 def shown(setting: Setting, values: Mapping[str, object]) -> bool:
     """Whether a control is on the page for these values: its group acts on the section shown, and a remedy's
     own setting shows when the remedy is on."""

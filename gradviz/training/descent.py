@@ -60,6 +60,11 @@ class _Parameters:
         self.weight = [is_weight(name) for name, _ in blocks]
         self.main_weights = [k for k, (name, _) in enumerate(blocks) if name == "w"]
         self.chain = net.chain is not None
+        self.sizes = {k: self._size(self.arrays[k]) for k in self.main_weights}
+
+    def _size(self, w: np.ndarray) -> np.ndarray | float:
+        """‖W‖ of a weight block (a chain's: |w_l| per layer), kept from one update to the next."""
+        return np.abs(w) if self.chain else _norm(w)
 
     def weight_norms(self, weights: list[np.ndarray]) -> np.ndarray:
         """‖W_l‖ per stored layer, from the main weight blocks (as main() lists them, not the gates')."""
@@ -67,14 +72,15 @@ class _Parameters:
             return np.abs(weights[0])
         return np.array([_norm(w) for w in weights])
 
-    def largest_step(self, moved: np.ndarray, before: np.ndarray) -> float:
-        """The largest ‖ΔW_l‖ / ‖W_l‖ over the layers of one weight block (NaN if any is NaN)."""
+    def step_ratios(self, moved: np.ndarray, before: np.ndarray | float) -> float:
+        """The largest ‖ΔW_l‖ / ‖W_l‖ over the layers of one weight block: `before` is ‖W‖ (a chain: |w_l|
+        per layer) before the update; NaN if any is NaN."""
         if not self.chain:
-            size, moved_norm = _norm(before), _norm(moved)
-            return moved_norm / size if size > 0 else moved_norm
-        moved_norm, size = self.weight_norms([moved]), self.weight_norms([before])
+            moved_norm = _norm(moved)
+            return moved_norm / before if before > 0 else moved_norm
+        moved_norm = np.abs(moved)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(size > 0, moved_norm / np.where(size > 0, size, 1.0), moved_norm)
+            ratio = np.where(before > 0, moved_norm / np.where(before > 0, before, 1.0), moved_norm)
         return float(np.max(ratio)) if not np.isnan(ratio).any() else math.nan
 
     def main(self) -> list[np.ndarray]:
@@ -160,16 +166,22 @@ def _finite(array: np.ndarray) -> bool:
 
 
 def _descend(params: _Parameters, grads: Gradients, eta: float, clip, regularization, n: int):
-    """One update in place; returns (ln ‖g‖ before and after clipping, largest ‖ΔW_l‖/‖W_l‖, all finite)."""
+    """One update in place; returns (ln ‖g‖ before and after clipping, largest ‖ΔW_l‖/‖W_l‖, all finite).
+    ‖W_l‖ is measured once after each update and kept for the next one's ratio."""
     ln_before = _ln_norm(grads)
     applied, ln_applied = clip.apply(list(grads.blocks), ln_before)
     finite, weight_steps = True, []
     for k, (array, g) in enumerate(zip(params.arrays, applied)):
-        new = regularization.new_weights(array, g, eta, n) if params.weight[k] else array - eta * g
-        if k in params.main_weights:
-            weight_steps.append(params.largest_step(new - array, array))
-        finite = finite and _finite(new)
-        array[...] = new
+        if params.weight[k]:
+            moved = regularization.step(array, g, eta, n)
+        else:
+            array -= eta * g
+        if k in params.sizes:
+            weight_steps.append(params.step_ratios(moved, params.sizes[k]))
+            params.sizes[k] = params._size(array)
+            finite = finite and bool(np.isfinite(params.sizes[k]).all())  # ‖W‖ is finite iff every entry is
+        else:
+            finite = finite and _finite(array)
     return ln_before, ln_applied, float(np.max(weight_steps)), finite
 
 

@@ -96,8 +96,11 @@ class ClipValue:
 class NoRegularization:
     """Plain gradient descent: w ← w − η ∇w."""
 
-    def new_weights(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
-        return w - eta * grad
+    def step(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
+        """Update w in place; return how far it moved, w_before − w_after."""
+        change = eta * grad
+        w -= change
+        return change
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,14 @@ class L2:
     def __post_init__(self):
         object.__setattr__(self, "lmbda", _non_negative(self.lmbda, "L2's lmbda"))
 
-    def new_weights(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
-        return (1.0 - eta * self.lmbda / n) * w - eta * grad
+    def step(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
+        """Update w in place, rounding as (1 − ηλ/n)·w − η∇w does; return w_before − w_after."""
+        decay = eta * self.lmbda / n
+        change = eta * grad
+        moved = change + decay * w
+        w *= 1.0 - decay
+        w -= change
+        return moved
 
 
 @dataclass(frozen=True)
@@ -122,8 +131,13 @@ class L1:
     def __post_init__(self):
         object.__setattr__(self, "lmbda", _non_negative(self.lmbda, "L1's lmbda"))
 
-    def new_weights(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
-        return w - (eta * self.lmbda / n) * np.sign(w) - eta * grad
+    def step(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
+        """Update w in place, rounding as w − (ηλ/n)·sign(w) − η∇w does; return w_before − w_after."""
+        shrink = (eta * self.lmbda / n) * np.sign(w)
+        change = eta * grad
+        w -= shrink
+        w -= change
+        return shrink + change
 
 
 CLIPPINGS = (NoClip, ClipNorm, ClipValue)

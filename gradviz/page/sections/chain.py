@@ -41,7 +41,8 @@ def jobs(state: PageState) -> dict[str, Job]:
         if deeper != config:
             out[f"fewer.{case}"] = Job(analyze_chain, (deeper,), "jobs.chain_analysis", chain_analysis_cost(deeper.depth))
         out[f"training.{case}"] = Job(train_chain, (config, state.chain_training), "jobs.chain_training",
-                                      chain_training_cost(config.depth, state.chain_training.steps), progress=True)
+                                      chain_training_cost(config.depth, state.chain_training.steps,
+                                                          state.remedies.gated), progress=True)
     return out
 
 

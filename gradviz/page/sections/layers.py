@@ -34,7 +34,7 @@ def jobs(state: PageState) -> dict[str, Job]:
     for case in CASES:
         config = replace(state.nielsen, case=case)
         epoch_cost = dense_training_cost(config.sizes, DIGITS, 0)
-        out[f"speeds.{case}"] = Job(initial_speeds, (config, SEEDS), "jobs.nielsen_training", SEEDS * epoch_cost / 2)
+        out[f"speeds.{case}"] = Job(initial_speeds, (config, SEEDS), "jobs.nielsen_training", 1.5 * SEEDS * epoch_cost)
         out[f"training.{case}"] = Job(train_nielsen, (config, state.nielsen_training), "jobs.nielsen_training",
                                       dense_training_cost(config.sizes, DIGITS, state.nielsen_training.steps),
                                       progress=True)
