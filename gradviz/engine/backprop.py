@@ -284,22 +284,25 @@ def _chain_vectors(net: Network):
     return [v[index] for v in (c.w, c.b, c.gated, c.wf, c.bf, c.wi, c.bi)]
 
 
-def _chain_row(a0: float, w, b, gated, wf, bf, wi, bi, act) -> tuple[list, ...]:
+def _chain_row(a0: float, w: list, b: list, gates: tuple | None, act) -> tuple[list, ...]:
     """One row's forward pass in Python floats (numpy's per-call cost on one-element arrays is most of a
-    10,000-layer pass); the same formulas as Dense.forward and Gated.forward."""
-    fn, gate_fn = act.scalar, get_activation("sigmoid").scalar
+    10,000-layer pass); the same formulas as Dense.forward and Gated.forward. gates: None for a chain with no
+    gated layer, else the lists (gated, wf, bf, wi, bi)."""
+    fn = act.scalar
     a = a0
-    a_prev, z_out, g_out = [], [], []
-    if not any(gated):
+    if gates is None:
+        z_out, g_out = [], []
+        keep_z, keep_g = z_out.append, g_out.append
         for w_l, b_l in zip(w, b):
-            a_prev.append(a)
             z_l = w_l * a + b_l
             a = fn(z_l)
-            z_out.append(z_l)
-            g_out.append(a)
-        return a_prev, z_out, g_out, None, a
+            keep_z(z_l)
+            keep_g(a)
+        return [a0] + g_out[:-1], z_out, g_out, None, a
+    gate_fn = get_activation("sigmoid").scalar
+    a_prev, z_out, g_out = [], [], []
     zf_out, zi_out, f_out, i_out = [], [], [], []
-    for w_l, b_l, gated_l, wf_l, bf_l, wi_l, bi_l in zip(w, b, gated, wf, bf, wi, bi):
+    for w_l, b_l, gated_l, wf_l, bf_l, wi_l, bi_l in zip(w, b, *gates):
         a_prev.append(a)
         z_l = w_l * a + b_l
         g_l = fn(z_l)
@@ -314,11 +317,12 @@ def _chain_row(a0: float, w, b, gated, wf, bf, wi, bi, act) -> tuple[list, ...]:
 def _chain_forward(net: Network, x: Array) -> ChainForward:
     w, b, gated, wf, bf, wi, bi = _chain_vectors(net)
     act = net.activations[0]
-    lists = [w.tolist(), b.tolist(), gated.tolist(), wf.tolist(), bf.tolist(), wi.tolist(), bi.tolist()]
-    rows = [_chain_row(float(x0), *lists, act) for x0 in x[:, 0]]
+    gates = (gated.tolist(), wf.tolist(), bf.tolist(), wi.tolist(), bi.tolist()) if gated.any() else None
+    w_list, b_list = w.tolist(), b.tolist()
+    rows = [_chain_row(float(x0), w_list, b_list, gates, act) for x0 in x[:, 0]]
     stack = lambda part: np.array([row[part] for row in rows]).T
     a_prev, z, g = stack(0), stack(1), stack(2)
-    if rows[0][3] is None:
+    if gates is None:
         zeros = np.zeros_like(z)
         zf, zi, f, i = zeros, zeros, zeros, np.ones_like(z)
     else:

@@ -240,14 +240,12 @@ def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray, total: floa
 
 def stack_rows(parts: list[Scaled]) -> tuple[np.ndarray, np.ndarray]:
     """T row-scaled (rows, n) arrays as (mantissas (T, rows, n), exponents (T, rows)); one part is a view."""
-    if len(parts) == 1:
-        part = parts[0]
-        exponent = np.broadcast_to(np.asarray(part.exponent, dtype=np.int64).reshape(-1), part.mantissa.shape[:1])
-        return part.mantissa[None], exponent[None]
-    mantissa = np.stack([p.mantissa for p in parts])
-    exponent = np.stack([np.broadcast_to(np.asarray(p.exponent, dtype=np.int64).reshape(-1), p.mantissa.shape[:1])
-                         for p in parts])
-    return mantissa, exponent
+    rows = parts[0].mantissa.shape[0]
+    mantissa = parts[0].mantissa[None] if len(parts) == 1 else np.stack([p.mantissa for p in parts])
+    exponents = [p.exponent for p in parts]
+    if all(isinstance(e, int) for e in exponents):
+        return mantissa, np.broadcast_to(np.array(exponents, dtype=np.int64)[:, None], (len(parts), rows))
+    return mantissa, np.stack([np.broadcast_to(np.asarray(e, dtype=np.int64).reshape(-1), (rows,)) for e in exponents])
 
 
 def per_step_norms(values: np.ndarray, exponent: np.ndarray) -> np.ndarray:
