@@ -153,7 +153,8 @@ def per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, signs
     x = _integer_axis("layer", x_title, low, high)
     y = log10_axis("log10", y_title, drawn["log10"], extra)
     datasets = {f"{key}-values": drawn}
-    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line(color=color, point=len(drawn) <= 60).encode(
+    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line(
+        color=color, point=alt.OverlayMarkDef(color=color, filled=True) if len(drawn) <= 60 else False).encode(
         x=x, y=y, tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])]
     if band is not None:
         band_frame = pd.DataFrame({"layer": layer, "low": band[0], "high": band[1]})
