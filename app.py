@@ -33,8 +33,6 @@ from gradviz.page.views import prepare
 RESULT_BYTES = 70 * 2**20
 VIEW_BYTES = 40 * 2**20
 POLL_SECONDS = 0.1
-VERDICT_COLORS = {"gray": "gray", "red": "red", "orange": "orange", "blue": "blue", "green": "green"}
-
 st.set_page_config(page_title="gradviz", layout="wide")
 
 
@@ -207,8 +205,8 @@ def draw(block) -> None:
     elif isinstance(block, b.Code):
         st.code(block.text, language=block.language)
     elif isinstance(block, b.Checklist):
-        color = VERDICT_COLORS[block.verdict_kind]
-        st.markdown(f":{color}-background[{block.verdict}]\n\n" + "\n".join(f"- {line}" for line in block.lines))
+        lines = "\n".join(f"- {line}" for line in block.lines)
+        st.markdown(f":{block.verdict_color}-background[{block.verdict}]\n\n{lines}")
 
 
 def draw_all(blocks) -> None:

@@ -104,7 +104,7 @@ class Checklist:
     """The symptom checklist as lines of Markdown, its verdict line first."""
 
     verdict: str
-    verdict_kind: str
+    verdict_color: str
     lines: tuple
 
 

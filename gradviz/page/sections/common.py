@@ -15,7 +15,7 @@ from gradviz.page.i18n import Words
 from gradviz.training.diagnostics import Checklist
 from gradviz.training.history import History
 
-VERDICT_KIND = {"dead": "gray", "exploding": "red", "exploding_clipped": "orange", "vanishing": "blue",
+VERDICT_COLOR = {"dead": "gray", "exploding": "red", "exploding_clipped": "orange", "vanishing": "blue",
                 "healthy": "green"}
 
 
@@ -217,7 +217,7 @@ def checklist_block(checklist: Checklist, words: Words) -> b.Checklist:
         state = "present" if symptom.present else ("absent" if symptom.available else "unknown")
         lines.append(words("checklist.line", name=words(f"checklist.symptom.{symptom.key}"),
                            state=words(f"checklist.state.{state}"), evidence=_evidence(symptom, words)))
-    return b.Checklist(head, VERDICT_KIND[checklist.verdict], tuple(lines))
+    return b.Checklist(head, VERDICT_COLOR[checklist.verdict], tuple(lines))
 
 
 def training_rows(key: str, history: History, words: Words, *, y_title: str, series_title: str,
