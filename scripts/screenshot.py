@@ -4,12 +4,16 @@
                                  section's first row of two charts side by side (vanishing | exploding)
     docs/screenshot-zh.png       the same in Chinese (?lang=zh)
     docs/section-<name>.png      each section (?section=<name>), likewise
+    docs/readme-link.png         the README's example link ?depth=50&relu=1&clip=1 (a dead ReLU chain), likewise
+    docs/remedies.png            every remedy on (?relu=1&gating=1&clip=1&regularize=1), likewise
+    docs/depth-10000.png         the chain at depth 10,000 (?depth=10000), likewise
     docs/phone.png               the default page on a 400 px phone, down to the section's first chart (drawn
                                  at 2× for sharpness)
 
     .venv/bin/python scripts/screenshot.py                  # all of the above
     .venv/bin/python scripts/screenshot.py --only phone     # some of them: screenshot, screenshot-zh,
-                                                            # section-<name>, phone
+                                                            # section-<name>, readme-link,
+                                                            # remedies, depth-10000, phone
     .venv/bin/python scripts/screenshot.py --full /tmp/shots   # whole pages instead, for reviewing
 
 Runs the app with Streamlit on a free local port and drives Debian's Chromium (/usr/bin/chromium) through
@@ -124,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     # name -> (query, viewport, scale)
     shots = {"screenshot": ("", DESKTOP, 1), "screenshot-zh": ("?lang=zh", DESKTOP, 1)}
     shots |= {f"section-{name}": (f"?section={name}", DESKTOP, 1) for name in SECTIONS}
+    shots["readme-link"] = ("?depth=50&relu=1&clip=1", DESKTOP, 1)
+    shots["remedies"] = ("?relu=1&gating=1&clip=1&regularize=1", DESKTOP, 1)
+    shots["depth-10000"] = ("?depth=10000", DESKTOP, 1)
     shots["phone"] = ("", PHONE, 2)
     wanted = args.only or list(shots)
     unknown = [name for name in wanted if name not in shots]

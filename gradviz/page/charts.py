@@ -25,7 +25,7 @@ MAX_POINTS = 400
 MAX_LINES = 12
 MAX_TICKS = 7
 SMALL_TICKS = 5
-MAX_DECADES = 2000
+MAX_DECADES = 100_000  # a depth-10,000 chain spans up to 20,000 (ReLU, w = 100): drawn whole
 HEIGHT = 240
 SMALL_HEIGHT = 170
 COLORS = {"vanishing": "#1f77b4", "exploding": "#d62728", "theory": "#555555", "reference": "#7f7f7f",
