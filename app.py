@@ -99,8 +99,11 @@ def load_url_state() -> None:
     st.session_state.update(reading.values)
     raw = getattr(get_script_run_ctx(), "query_string", "") or ""
     st.session_state["url_dropped"] = bool(raw) and not query_pairs()
-    # A dropped query string is still in the browser's address bar: write the address once even if nothing changed.
-    st.session_state["url_rewrite"] = st.session_state["url_dropped"]
+    # The address is written once on a session's first run, even if nothing changed: a query string Streamlit
+    # dropped (past 1,000 fields) is still in the browser's address bar. The live server empties such a string
+    # before the script can see it, so only the address is cleaned there; the notice shows where the script
+    # is handed the raw string (AppTest).
+    st.session_state["url_rewrite"] = True
     st.session_state["url_problems"] = reading.problems
     st.session_state["lang"] = reading.lang or language_of(st.context.locale)
     st.session_state["lang_in_url"] = reading.lang is not None

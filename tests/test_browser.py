@@ -18,7 +18,7 @@ and no view shows a Streamlit exception or logs a page error or console error. B
 closed expander is opened (the derivation, Nielsen's per-neuron figure, …), so what is inside is checked
 too. Each view is checked at the width the previous one ended at, then resized once to the other width.
 
-The views: the default page; each other section chosen by clicking it (and back to the first); each
+A link of more than 1,000 parameters (which Streamlit drops whole) leaves a clean address. The views: the default page; each other section chosen by clicking it (and back to the first); each
 remedy toggled on (and off again); the README's example link ?depth=50&relu=1&clip=1; a depth-10,000 link
 ?depth=10000.
 """
@@ -173,6 +173,14 @@ def test_each_remedy(server, page, subtests):
             rerun(page, switch.click, RUN_TIMEOUT)
             assert name not in query(page), f"after switching {name!r} off the URL is {page.url}"
             assert_no_problems(problems)
+
+
+def test_a_query_string_streamlit_dropped_leaves_the_address(server, page):
+    """Past 1,000 fields Streamlit hands the script no parameters at all; the page shows the defaults and
+    writes a clean address instead of keeping depth=abc and the rest."""
+    open_page(page, f"{server}/?depth=abc&" + "&".join(f"zz{k}=1" for k in range(1001)), RUN_TIMEOUT)
+    assert query(page) == {}, page.url[:200]
+    assert "abc" not in page.locator('[data-testid="stMain"]').inner_text()
 
 
 @pytest.mark.parametrize("link", [README_LINK, DEEP_LINK], ids=["readme-example", "depth-10000"])

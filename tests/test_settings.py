@@ -178,8 +178,9 @@ def test_a_repeated_key_is_counted_and_the_url_keeps_one():
 
 
 def test_a_query_string_streamlit_dropped_is_said_and_cleared():
-    """Streamlit passes on at most 1,000 parameters; past that the page sees none, says so, and clears the
-    address (which would otherwise keep depth=abc and the rest)."""
+    """Streamlit passes on at most 1,000 parameters; past that the page sees none. Handed the raw string (as
+    AppTest hands it), the page says so; it clears the address either way (which would otherwise keep
+    depth=abc and the rest; the live server, which hides the raw string, in tests/test_browser.py)."""
     at = open_page(depth="abc", **{f"{MARK}{k}": "1" for k in range(1001)})
     assert not exceptions(at)
     assert url_notices(at) == [t("page.url.dropped", "en")]
