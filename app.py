@@ -17,13 +17,15 @@ from threadpoolctl import threadpool_limits
 from gradviz.datasets import DataUnavailable
 from gradviz.experiments.your_run import RunFileError, load_run
 from gradviz.page import blocks as b
+from gradviz.page import lesson
 from gradviz.page.i18n import LANGUAGES, Words, language_of
 from gradviz.page.jobboard import JobBoard
 from gradviz.page.jobs import BUDGET_SECONDS, section_cost
 from gradviz.page.precomputed import load_precomputed, warm_views
 from gradviz.page.sections import SECTIONS
 from gradviz.page.sections import run as run_section
-from gradviz.page.settings import DEFAULTS, SETTINGS, TABLE, encode_url, parse_url, shown, view_key
+from gradviz.page.settings import (DEFAULTS, SETTINGS, SWITCHES, TABLE, encode_url, parse_url, shown, step_view_key,
+                                   switch_acts, view_key)
 from gradviz.page.state import PageState
 from gradviz.page.store import ByteStore
 from gradviz.page.views import prepare
@@ -33,6 +35,10 @@ from gradviz.page.views import prepare
 RESULT_BYTES = 70 * 2**20
 VIEW_BYTES = 40 * 2**20
 POLL_SECONDS = 0.1
+NIELSEN_EN = "http://neuralnetworksanddeeplearning.com/chap5.html"
+NIELSEN_ZH = "https://github.com/tigerneil/neural-networks-and-deep-learning-zh-cn/blob/master/chapter5.md"
+ARTICLE = ("https://lovejing0306.github.io/2021/05/25/BasicKnowledge-%E6%A2%AF%E5%BA%A6%E6%B6%88%E5%A4%B1"
+           "%E5%92%8C%E6%A2%AF%E5%BA%A6%E7%88%86%E7%82%B8/")
 st.set_page_config(page_title="gradviz", layout="wide")
 
 
@@ -74,10 +80,10 @@ def server() -> tuple[JobBoard, ByteStore]:
 
 @st.cache_resource
 def warm_up() -> threading.Thread:
-    """Once per server, after the first page is drawn (so it does not slow that page): the default section's
-    views for the default settings and their neighbours, in both languages, drawn in the background."""
+    """Once per server, after the first page is drawn (so it does not slow that page): the lesson's steps and the
+    first section for the default settings and their neighbours, in both languages, drawn in the background."""
     board, views = server()
-    thread = threading.Thread(target=warm_views, args=(board.store, views, DEFAULTS["section"]), daemon=True)
+    thread = threading.Thread(target=warm_views, args=(board.store, views), daemon=True)
     thread.start()
     return thread
 
@@ -126,12 +132,26 @@ def choose_language(words: Words) -> Words:
     return Words(st.session_state["lang"])
 
 
-def control(setting, words: Words, where) -> None:
-    """The widget of one settings row, keyed by its URL name."""
+def view_of(values: dict) -> str:
+    """What the page shows: "lesson", or the section's name."""
+    return "lesson" if values["lesson"] else str(values["section"])
+
+
+def why_not(switch: str, values: dict, words: Words) -> str:
+    """Why a switch does not act on the view shown, in one line."""
+    if values["lesson"]:
+        return words("lesson.not_here", reason=words("lesson.not_here.training"))
+    return words("lesson.not_here", reason=words(f"page.not_here.{values['section']}.{switch}"))
+
+
+def control(setting, words: Words, where, disabled: bool = False, reason: str | None = None) -> None:
+    """The widget of one settings row, keyed by its URL name; a disabled one says why in its help."""
     label, help_text = words(setting.label_key), words(setting.help_key)
+    if reason:
+        help_text = f"{reason}\n\n{help_text}"
     kind = setting.widget
     if kind == "toggle":
-        where.toggle(label, key=setting.name, help=help_text)
+        where.toggle(label, key=setting.name, help=help_text, disabled=disabled)
     elif kind == "number":
         step = setting.step if setting.step is not None else (1 if setting.kind == "int" else None)
         where.number_input(label, min_value=setting.low, max_value=setting.high, step=step, format=setting.fmt,
@@ -151,16 +171,50 @@ def control(setting, words: Words, where) -> None:
                                     selection_mode="single", required=True)
 
 
+def start_step() -> None:
+    """The lesson's step changed: every switch off, as in the article, except the remedy of a step whose
+    question was answered (the answer switched it on)."""
+    step = lesson.step_of(st.session_state["step"])
+    for switch in SWITCHES:
+        st.session_state[switch] = step.remedy == switch and st.session_state.get(f"answer_{step.name}") is not None
+
+
+def go_to_step(number: int) -> None:
+    st.session_state["step"] = number
+    start_step()
+
+
+def mode_switch(words: Words) -> None:
+    st.segmented_control(words("lesson.mode"), [True, False], key="lesson", selection_mode="single", required=True,
+                         format_func=lambda v: words("lesson.mode.lesson" if v else "lesson.mode.everything"),
+                         help=words("lesson.mode.help"), label_visibility="collapsed")
+
+
+def step_picker(words: Words) -> None:
+    st.selectbox(words("lesson.step"), list(range(1, lesson.N_STEPS + 1)), key="step", on_change=start_step,
+                 format_func=lambda k: words("lesson.step.of", n=k, total=lesson.N_STEPS) + " · "
+                 + words(f"lesson.{lesson.step_of(k).name}.title"), label_visibility="collapsed")
+
+
 def controls(words: Words) -> dict:
-    """Every control from the settings table: the section and the four remedies on top, the rest in the sidebar."""
+    """Every control from the settings table: the view (the lesson's step, or a section) and the four remedy
+    switches on top — greyed, with the reason, where they do not act — and the rest in the sidebar."""
+    mode, view_picker = st.columns([2, 3], vertical_alignment="bottom")
+    with mode:
+        mode_switch(words)
     values = {name: st.session_state.get(name, default) for name, default in DEFAULTS.items()}
-    control(SETTINGS["section"], words, st)
-    toggles = [s for s in TABLE if s.place == "top" and s.name != "section"]
-    for column, setting in zip(st.columns(len(toggles)), toggles):
-        control(setting, words, column)
+    if values["lesson"]:
+        with view_picker:
+            step_picker(words)
+    else:
+        control(SETTINGS["section"], words, st)
+    view, step = view_of(values), int(values["step"])
+    for column, switch in zip(st.columns(len(SWITCHES)), SWITCHES):
+        acts = switch_acts(switch, view, step)
+        control(SETTINGS[switch], words, column, disabled=not acts, reason=None if acts else why_not(switch, values, words))
     groups: dict[str, list] = {}
     for setting in TABLE:
-        if setting.place != "top":
+        if setting.place not in ("top", "panel"):
             groups.setdefault(setting.place, []).append(setting)
     for group, settings in groups.items():
         visible = [s for s in settings if shown(s, values)]
@@ -196,7 +250,7 @@ def draw(block) -> None:
     elif isinstance(block, b.Notice):
         {"info": st.info, "warning": st.warning, "error": st.error}[block.kind](block.text)
     elif isinstance(block, b.Columns):
-        for column, blocks in zip(st.columns(len(block.columns), gap="large"), block.columns):
+        for column, blocks in zip(st.columns(block.widths or len(block.columns), gap="large"), block.columns):
             with column:
                 draw_all(blocks)
     elif isinstance(block, b.Expander):
@@ -260,41 +314,101 @@ def your_run(state: PageState, words: Words) -> bool:
     return True
 
 
+def computed(name: str, jobs: dict, what: str, state: PageState, words: Words) -> dict | None:
+    """The jobs' results, computed on the job board with their progress shown; None when the page said why not
+    (over the budget, with a button to run anyway; a failed job)."""
+    board, _ = server()
+    cost = section_cost({k: j for k, j in jobs.items() if j.key not in board.store})
+    approved = st.session_state.get("approved") == (name, state.values)
+    if cost > BUDGET_SECONDS and not approved:
+        st.info(words("page.budget.offer", seconds=seconds_text(cost, words), what=what,
+                      budget=seconds_text(BUDGET_SECONDS, words)))
+        if st.button(words("page.budget.run"), key="run"):
+            st.session_state["approved"] = (name, state.values)
+            st.rerun()
+        return None
+    tasks = {key: board.request(job) for key, job in jobs.items()}
+    fresh = not all(task.done for task in tasks.values())
+    wait_for(tasks, board, words, what)
+    if fresh:
+        release_memory()
+    failed = [t for t in tasks.values() if t.state == "failed"]
+    if failed:
+        key = "page.data.unavailable" if any(isinstance(t.error, DataUnavailable) for t in failed) else "page.failed"
+        st.warning(words(key))
+        return None
+    return {key: task.result for key, task in tasks.items()}
+
+
+def cached_view(key: tuple, name: str, jobs: dict, what: str, render, state: PageState, words: Words) -> tuple | None:
+    """A drawn view from the store, or computed (its jobs on the board) and kept; None when the page said why not."""
+    _, views = server()
+    view = views.get(key)
+    if view is None:
+        results = computed(name, jobs, what, state, words)
+        if results is None:
+            return None
+        view = prepare(render(results))
+        views.put(key, view)
+    return view
+
+
 def show_section(name: str, state: PageState, words: Words) -> None:
     if name == "run" and your_run(state, words):
         return
-    board, views = server()
     section = SECTIONS[name]
     key = view_key(name, dict(state.values), words.lang)
-    view = views.get(key)
+    if name == "run":
+        render = lambda results: run_section.body({"run": results["example"], "source": "example"}, words)
+    else:
+        render = lambda results: section.render(state, results, words)
+    view = cached_view(key, name, section.jobs(state), words(section.what), render, state, words)
     if view is None:
-        jobs = section.jobs(state)
-        cost = section_cost({k: j for k, j in jobs.items() if j.key not in board.store})
-        approved = st.session_state.get("approved") == (name, state.values)
-        if cost > BUDGET_SECONDS and not approved:
-            st.info(words("page.budget.offer", seconds=seconds_text(cost, words), what=words(section.what),
-                          budget=seconds_text(BUDGET_SECONDS, words)))
-            if st.button(words("page.budget.run"), key="run"):
-                st.session_state["approved"] = (name, state.values)
-                st.rerun()
-            return
-        tasks = {key: board.request(job) for key, job in jobs.items()}
-        computed = not all(task.done for task in tasks.values())
-        wait_for(tasks, board, words, words(section.what))
-        if computed:
-            release_memory()
-        failed = [t for t in tasks.values() if t.state == "failed"]
-        if failed:
-            key = "page.data.unavailable" if any(isinstance(t.error, DataUnavailable) for t in failed) else "page.failed"
-            st.warning(words(key))
-            return
-        results = {key: task.result for key, task in tasks.items()}
-        if name == "run":
-            view = prepare(run_section.body({"run": results["example"], "source": "example"}, words))
-        else:
-            view = prepare(section.render(state, results, words))
-        views.put(key, view)
+        return
     draw_all(view)
+    if section.training_jobs is not None:
+        st.divider()
+        control(SETTINGS["train"], words, st)
+        if st.session_state.get("train"):
+            view = cached_view(("training",) + key, name, section.training_jobs(state), words(section.what),
+                               lambda results: section.render_training(state, results, words), state, words)
+            if view is not None:
+                draw_all(view)
+
+
+def question(step: lesson.Step, words: Words) -> str | None:
+    """A remedy step's question, answered before its charts are drawn; the answer switches the remedy on."""
+    return st.radio(words(f"lesson.{step.name}.question"), step.options, index=None, key=f"answer_{step.name}",
+                    format_func=lambda option: words(f"lesson.{step.name}.option.{option}"),
+                    on_change=lambda: st.session_state.update({step.remedy: True}))
+
+
+def navigation(number: int, words: Words) -> None:
+    back, _, forward = st.columns([1, 3, 1])
+    back.button(words("lesson.back"), key="back", disabled=number == 1, on_click=go_to_step, args=(number - 1,),
+                width="stretch")
+    forward.button(words("lesson.next"), key="next", disabled=number == lesson.N_STEPS, on_click=go_to_step,
+                   args=(number + 1,), width="stretch", type="primary")
+
+
+def show_step(number: int, state: PageState, words: Words) -> None:
+    """One step of the lesson: its idea, its question if it has one, then its charts and what they say."""
+    step = lesson.step_of(number)
+    st.header(f"{number} · {words(f'lesson.{step.name}.title')}")
+    if number == 1:
+        st.markdown(words("lesson.intro", nielsen_en=NIELSEN_EN, nielsen_zh=NIELSEN_ZH, article=ARTICLE))
+    answer = None
+    if step.remedy is not None:
+        draw_all(lesson.idea(step, state, words))
+        answer = question(step, words)
+    if step.remedy is None or answer is not None:
+        key = step_view_key(number, dict(state.values), words.lang, answer)
+        view = cached_view(key, f"step {step.name}", step.jobs(state), words(SECTIONS[step.section].what),
+                           lambda results: lesson.render(step, state, results, words, answer), state, words)
+        if view is None:
+            return
+        draw_all(view)
+    navigation(number, words)
 
 
 def main() -> None:
@@ -311,9 +425,12 @@ def main() -> None:
         st.warning(words("page.url.notice", count=st.session_state["url_problems"]))
     values = controls(words)
     save_url_state(values)
-    st.markdown(words("page.intro", nielsen_en="http://neuralnetworksanddeeplearning.com/chap5.html",
-                      nielsen_zh="https://github.com/zhanggyb/nndl"))
-    show_section(values["section"], PageState.of(values), words)
+    state = PageState.of(values)
+    if values["lesson"]:
+        show_step(int(values["step"]), state, words)
+    else:
+        st.markdown(words("page.intro", nielsen_en=NIELSEN_EN, nielsen_zh=NIELSEN_ZH, article=ARTICLE))
+        show_section(values["section"], state, words)
     warm_up()
 
 

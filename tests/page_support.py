@@ -72,6 +72,19 @@ def spec_fields(spec) -> set[str]:
     return out
 
 
+class ChartSpec:
+    """A chart on a page: its key (the builder's name, from its datasets' '<key>-values') and its Vega-Lite spec."""
+
+    def __init__(self, spec: dict, datasets: dict):
+        values = [name for name in datasets if name.endswith("-values")] or list(datasets)
+        self.key = values[0].rsplit("-", 1)[0] if values else ""
+        self.spec = spec
+
+
+def chart_specs(at: AppTest) -> list[ChartSpec]:
+    return [ChartSpec(spec, datasets) for spec, datasets in chart_payloads(at)]
+
+
 def datasets_of(at: AppTest) -> dict[str, pd.DataFrame]:
     """{dataset name: frame} over every chart of a page (names are unique: '<chart key>-<part>')."""
     out = {}

@@ -17,8 +17,8 @@ from gradviz.engine.initializations import get_scheme
 from gradviz.page.i18n import LANGUAGES, t
 from gradviz.page.sections.run import load_example
 from gradviz.page.settings import SECTIONS, SETTINGS
-from page_support import (SMALL, chart_problems, datasets_of, exceptions, number, open_page, other_language, page,
-                          raw_specials)
+from page_support import (SMALL, chart_problems, chart_specs, datasets_of, exceptions, number, open_page,
+                          other_language, page, raw_specials)
 
 REMEDIES = ("relu", "gating", "clip", "regularize")
 # The example run's layers are named as its framework named them (data, not words of the page).
@@ -58,13 +58,24 @@ def test_every_section_renders_whole_in_one_language(section, lang):
     assert at.title[0].value == t("page.title", lang)
     assert at.header[0].value == t(f"{section}.heading", lang)
     assert not at.error
-    assert len(at.get("vega_lite_chart")) >= 3
+    assert len(at.get("vega_lite_chart")) >= 2
     if section in CASE_SECTIONS:
         pair = [t("page.case.vanishing", lang), t("page.case.exploding", lang)]
-        assert [s.value for s in at.subheader if s.value in pair] == pair
-        assert len(checklists(at)) == 2
+        headings = [s.value for s in at.subheader if s.value.startswith(tuple(pair))]
+        assert [next(p for p in pair if h.startswith(p)) for h in headings] == pair  # each names its construction
     assert not other_language(at, lang, allowed=RUN_LAYER_NAMES if section == "run" else ())
     assert not raw_specials(at)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("section", CASE_SECTIONS)
+def test_the_training_panel_opens_on_demand_with_a_checklist_per_case(section, lang):
+    closed = page(section=section, lang=lang, **SMALL)
+    assert not checklists(closed) and [w.key for w in closed.toggle if w.key == "train"]
+    at = page(section=section, lang=lang, train="1", **SMALL)
+    assert not exceptions(at) and not at.error
+    assert len(checklists(at)) == 2
+    assert not other_language(at, lang) and not raw_specials(at)
 
 
 @pytest.mark.parametrize("section", SECTIONS)
@@ -84,7 +95,8 @@ def test_the_page_names_the_article_and_links_nielsens_chapter_in_both_languages
 
 @pytest.fixture(scope="module")
 def default_page():
-    return page(lang="en")
+    """Section 1 at the default settings, its training panel open."""
+    return page(section="chain", train="1", lang="en")
 
 
 def test_the_default_exploding_chain_shows_the_articles_ratios(default_page):
@@ -113,7 +125,7 @@ def test_the_probability_facts_correct_the_articles_misprint(default_page):
 
 
 def test_the_chinese_page_shows_the_same_numbers(default_page):
-    zh = page(lang="zh")
+    zh = page(section="chain", train="1", lang="zh")
     same = lambda at: [m.value.replace(" ", "") for m in at.metric]  # noqa: E731 (a percent sign is spaced by language)
     assert same(zh) == same(default_page)
     assert [latex.value for latex in zh.latex if "3906.25" in latex.value]
@@ -129,13 +141,13 @@ def test_the_derivation_is_collapsible_with_live_numbers(default_page):
 
 
 def test_a_dead_relu_chain_is_dead_never_healthy():
-    at = page(depth="50", relu="1", clip="1", lang="en")
+    at = page(depth="50", relu="1", clip="1", train="1", lang="en")
     vanishing = checklists(at)[0]
     assert en("checklist.verdict.dead") in verdict_line(vanishing)
     assert en("checklist.verdict.healthy") not in verdict_line(vanishing).replace("**", " ").split()
     not_converging = next(line for line in vanishing.split("\n") if en("checklist.symptom.not_converging") in line)
     assert en("checklist.state.absent") in not_converging  # a loss that starts at 0 is not "does not converge"
-    zh = checklists(page(depth="50", relu="1", clip="1", lang="zh"))[0]
+    zh = checklists(page(depth="50", relu="1", clip="1", train="1", lang="zh"))[0]
     assert t("checklist.verdict.dead", "zh") in verdict_line(zh)
 
 
@@ -147,7 +159,7 @@ def test_the_default_exploding_chain_rests_on_the_gradient_growing_back(default_
 
 
 def test_clipping_does_not_hide_an_exploding_chain():
-    at = page(clip="1", lang="en")
+    at = page(clip="1", train="1", lang="en")
     line = verdict_line(checklists(at)[1])
     assert en("checklist.verdict.exploding_clipped") in line
     assert en("checklist.symptom.grows_back") in line and en("checklist.symptom.clipped") in line
@@ -166,8 +178,8 @@ def test_with_relu_the_text_and_formulas_speak_of_relu():
     assert formulas and all(r"\mathrm{relu}'" in f and r"\sigma'" not in f for f in formulas)
     prose = " ".join(m.value for m in at.markdown)
     assert r"a_j = \sigma(z_j)" not in prose and r"\mathrm{relu}(z_j)" in prose
-    titles = [m.value for m in at.markdown if m.value.startswith("**The factors")]
-    assert titles and all("relu'" in title and "1/4" not in title for title in titles)
+    titles = [chart.spec["title"]["text"] for chart in chart_specs(at) if chart.key.endswith("-factors")]
+    assert len(titles) == 2 and all("relu'" in title and "1/4" not in title for title in titles)
     assert set(datasets_of(at)["chain-exploding-factors-lines"]["label"]) == {"1"}
 
 
@@ -179,7 +191,7 @@ def test_the_factor_chart_counts_the_factors_the_formula_multiplies(default_page
 
 
 def test_the_regularization_switch_at_its_defaults_is_nielsens_own_setting():
-    at = page(section="layers", regularize="1", lang="en", **SMALL)
+    at = page(section="layers", regularize="1", train="1", lang="en", **SMALL)
     prose = " ".join(m.value for m in at.markdown)
     assert en("layers.regularization.same") in prose
     assert en("layers.remedy.regularize.same") in prose
@@ -241,14 +253,23 @@ def test_the_phase_diagram_marks_the_current_initialization():
     assert len(critical) > 0 and critical["x"].between(grid["x0"].min(), grid["x1"].max()).all()
 
 
-def test_the_cliff_shows_a_wall_and_two_descents():
+def test_the_cliff_shows_a_wall_and_the_descent_that_leaves_the_map():
     data = datasets_of(page(section="theory", lang="en", **SMALL))
     line = data["theory-cliff-line-values"]
     gradient = line[line["series"] == en("theory.cliff.gradient")]["y"]
     assert gradient.max() - gradient.min() > 3  # the wall: |∂E/∂b| jumps by decades
     assert len(data["theory-cliff-line-rules"]) == 1
     paths = data["theory-cliff-surface-paths"]
-    assert paths["series"].nunique() == 2 and len(data["theory-cliff-surface-surface"]) > 100
+    # without clipping the descent is thrown off the map: its legend says at which step, a triangle marks where
+    assert paths["series"].nunique() == 1 and paths["left"].sum() == 1
+    assert paths["series"].iloc[0].startswith(en("theory.cliff.free") + " (")
+    assert len(data["theory-cliff-surface-surface"]) > 100
+
+
+def test_the_clipping_switch_adds_the_clipped_descent_to_the_cliff():
+    paths = datasets_of(page(section="theory", clip="1", lang="en", **SMALL))["theory-cliff-surface-paths"]
+    clipped = paths[paths["series"] == en("theory.cliff.clipped", threshold="1")]
+    assert paths["series"].nunique() == 2 and len(clipped) > 2 and not clipped["left"].any()
 
 
 # --- edges: nothing reads nan, inf, ∞ or undefined ---------------------------------------------------------------
@@ -263,7 +284,7 @@ def test_the_cliff_shows_a_wall_and_two_descents():
     {"section": "time", "relu": "1"},
 ], ids=["depth10000-all", "dead-relu", "eta100", "depth1", "rnn-relu"])
 def test_edge_settings_show_no_raw_special_values(query):
-    at = page(lang="en", **query)
+    at = page(lang="en", train="1", **query)
     assert not exceptions(at)
     assert not at.error and not [w.value for w in at.warning if w.value == en("page.failed")]
     assert not raw_specials(at)
@@ -281,8 +302,8 @@ def sidebar_keys(at) -> set[str]:
     return {w.key for kind in ("slider", "number_input", "radio", "selectbox") for w in at.sidebar.get(kind)}
 
 
-def test_each_remedy_toggles_from_the_default_view_with_its_own_settings_and_the_url_follows():
-    at = open_page(lang="en")
+def test_each_remedy_toggles_from_section_one_with_its_own_settings_and_the_url_follows():
+    at = open_page(lang="en", section="chain")
     own = set().union(*OWN_SETTINGS.values())
     assert not sidebar_keys(at) & own
     for remedy in REMEDIES:

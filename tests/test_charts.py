@@ -53,7 +53,7 @@ def log_axes(spec) -> list[dict]:
     found = []
     if isinstance(spec, dict):
         axis = spec.get("axis")
-        if isinstance(axis, dict) and axis.get("labelExpr") == POWER_OF_TEN_LABEL:
+        if isinstance(axis, dict) and POWER_OF_TEN_LABEL in str(axis.get("labelExpr")):
             found.append(spec)
         for value in spec.values():
             found += log_axes(value)
@@ -64,9 +64,14 @@ def log_axes(spec) -> list[dict]:
 
 
 def assert_decade_ticks(spec) -> None:
+    """Whole decades at a 1-2-5 step; where exact zeros are drawn, one more tick a step below, labelled 0."""
     for encoding in log_axes(spec):
         ticks = encoding["axis"]["values"]
-        assert all(isinstance(tick, int) for tick in ticks) and 2 <= len(ticks) <= MAX_TICKS
+        has_strip = encoding["axis"]["labelExpr"] != POWER_OF_TEN_LABEL
+        if has_strip:
+            assert encoding["axis"]["labelExpr"].startswith(f"datum.value == {ticks[0]} ? '0' : ")
+        powers = ticks[1:] if has_strip else ticks
+        assert all(isinstance(tick, int) for tick in ticks) and 2 <= len(powers) <= MAX_TICKS
         steps = set(np.diff(ticks))
         assert len(steps) == 1 and str(steps.pop()).rstrip("0") in {"1", "2", "5"}
         assert encoding["scale"]["domain"] == [ticks[0], ticks[-1]]
@@ -146,12 +151,14 @@ def test_values_far_below_the_rest_sit_on_a_marked_floor():
     chart = built("huge-span")["per_layer"]
     drawn = chart.datasets["a-values"]
     floor = 13977.1 + 1 - MAX_DECADES  # the largest value drawn is the band's top, one decade above
-    assert drawn["log10"].min() == pytest.approx(floor)
-    assert drawn["below"].sum() == 2  # −150,000 and −3.5 × 10⁶⁶; the exact zero (−inf) is not drawn at all
+    assert drawn.loc[~drawn["zero"], "log10"].min() == pytest.approx(floor)
+    assert drawn["below"].sum() == 2  # −150,000 and −3.5 × 10⁶⁶
+    zero = drawn[drawn["zero"]]  # the exact zero (−inf) sits on the strip labelled 0, under the lowest tick
+    assert list(zero["text"]) == ["0"] and (zero["log10"] < floor).all()
     assert "2 below" in chart.note
     assert '"shape": "triangle-down"' in str(chart.spec).replace("'", '"')
     ticks = log_axes(chart.spec)[0]["axis"]["values"]
-    assert ticks[0] <= floor and ticks[-1] >= 13977.1 and len(ticks) <= MAX_TICKS
+    assert ticks[0] <= floor and ticks[-1] >= 13977.1 and len(ticks) <= MAX_TICKS + 1
     texts = set(drawn["text"])
     # the tooltip keeps the true value, with its sign (layer 4 holds a negative gradient)
     assert {"10^(−3.5 × 10⁶⁶)", "1.26 × 10¹³⁹⁷⁷", "−1.00 × 10⁻¹⁵⁰⁰⁰⁰"} <= texts

@@ -94,8 +94,10 @@ def test_finite_or_empty_empties_only_non_finite_numbers():
 def chain_blocks():
     """The chain section's blocks at the default settings, computed here (no Streamlit), in both languages."""
     state = PageState.of(DEFAULTS)
-    results = {key: job() for key, job in SECTIONS["chain"].jobs(state).items()}
-    return {lang: SECTIONS["chain"].render(state, results, Words(lang)) for lang in ("en", "zh")}
+    section = SECTIONS["chain"]
+    results = {key: job() for key, job in {**section.jobs(state), **section.training_jobs(state)}.items()}
+    return {lang: section.render(state, results, Words(lang)) + section.render_training(state, results, Words(lang))
+            for lang in ("en", "zh")}
 
 
 def downloads(blocks) -> dict[str, str]:
@@ -118,7 +120,7 @@ def test_the_chain_sections_downloads_are_clean_and_english_in_both_languages(ch
 
 def test_history_and_through_time_tables_have_english_columns():
     state = replace(state_of([("steps", "3"), ("length", "12")]))
-    results = {key: job() for key, job in SECTIONS["time"].jobs(state).items()}
+    results = {key: job() for key, job in SECTIONS["time"].training_jobs(state).items()}
     header, rows = assert_clean_csv(to_csv(history_table(results["training.exploding"])))
     assert header[0] in ("epoch", "step") and header[1] == "layer" and rows
     norms = results["gradients.vanishing"].log10_activation_grad_norms

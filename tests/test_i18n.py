@@ -17,7 +17,8 @@ from gradviz.page.sections import SECTIONS
 from gradviz.page.sections.deep import PRESETS
 from gradviz.page.sections.run import EXAMPLES, RECORDERS
 from gradviz.page.settings import SECTIONS as SECTION_NAMES
-from gradviz.page.settings import SETTINGS, TABLE
+from gradviz.page.lesson import STEPS
+from gradviz.page.settings import SETTINGS, SWITCH_SECTIONS, SWITCHES, TABLE
 from gradviz.page.state import CASES
 from gradviz.training.diagnostics import VERDICTS
 from page_support import SMALL, english_words, leftover_placeholders, page
@@ -31,6 +32,9 @@ DIAGNOSTICS = (ROOT / "gradviz" / "training" / "diagnostics.py").read_text(encod
 SYMPTOMS = tuple(dict.fromkeys(re.findall(r'Symptom\("(\w+)"', DIAGNOSTICS)))
 ACTIVATIONS = ("sigmoid", "relu")  # what the ReLU switch makes of the page's neurons (tanh lives in the RNN/deep)
 CHOICE_SETTINGS = [s for s in TABLE if s.kind == "choice" and s.name != "section"]
+STEP_NAMES = tuple(step.name for step in STEPS)
+REMEDY_STEPS = tuple(step.name for step in STEPS if step.remedy)
+REMEDY_SWITCHES = SWITCHES
 
 # Every key the code builds from an f-string, with the values its parts take. A new f-string key in the page
 # code fails test_every_f_string_key_is_enumerated until it is added here.
@@ -56,7 +60,7 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "common.time.{history.time_label}": {"history.time_label": ("epoch", "step")},
     "settings.init.{config.scheme}": {"config.scheme": tuple(SCHEMES)},
     "settings.init.{r.init}": {"r.init": tuple(SCHEMES)},
-    "settings.group.{group}": {"group": tuple(dict.fromkeys(s.place for s in TABLE if s.place != "top"))},
+    "settings.group.{group}": {"group": tuple(dict.fromkeys(s.place for s in TABLE if s.place not in ("top", "panel")))},
     "settings.{self.name}": {"self.name": tuple(s.name for s in TABLE)},
     "settings.{self.name}.help": {"self.name": tuple(s.name for s in TABLE)},
     "deep.preset.{name}": {"name": tuple(PRESETS)},
@@ -70,6 +74,24 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "run.read_{run.layout}": {"run.layout": ("long", "wide")},
     "run.source.{source}": {"source": ("upload", "example")},
     "run.recorder.{name}": {"name": tuple(RECORDERS)},
+    "chain.case.{case}": {"case": CASES},
+    "layers.case.{case}": {"case": CASES},
+    "time.case.{case}": {"case": CASES},
+    "chain.story.vanishing.{r.activation}": {"r.activation": ACTIVATIONS},
+    "lesson.slope.idea.{act.name}": {"act.name": ACTIVATIONS},
+    "lesson.vanishing.sixteenth.{below}": {"below": ("0", "1", "2")},
+    "lesson.vanishing.not_sixteenth.{below}": {"below": ("0", "1", "2")},
+    "lesson.{lesson.step_of(k).name}.title": {"lesson.step_of(k).name": STEP_NAMES},
+    "lesson.{step.name}.title": {"step.name": STEP_NAMES},
+    "lesson.{step.name}.idea": {"step.name": REMEDY_STEPS},
+    "lesson.{step.name}.question": {"step.name": REMEDY_STEPS},
+    "lesson.{step.name}.option.{option}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
+    "lesson.{step.name}.option.{right}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
+    "page.not_here.{values['section']}.{switch}": tuple(
+        f"page.not_here.{section}.{switch}" for switch, acting in SWITCH_SECTIONS.items() for section in SECTION_NAMES
+        if section not in acting),
+    "settings.{step.remedy}": {"step.remedy": REMEDY_SWITCHES},
+    "settings.{switch}": {"switch": REMEDY_SWITCHES},
     # app.py's option names of the choice settings: the pairs, not a product
     "settings.{name}.{v}": tuple(f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices),
 }

@@ -44,10 +44,17 @@ def assert_clean_url(at) -> None:
 # --- parse and encode -----------------------------------------------------------------------------------------
 
 
-def test_defaults_encode_to_an_empty_address_and_back():
-    assert encode_url(DEFAULTS) == {}
+def test_a_first_visit_opens_the_lesson_and_every_view_names_itself_in_its_link():
     reading = parse_url([])
-    assert reading.values == DEFAULTS and reading.problems == 0 and reading.lang is None
+    assert reading.values == {**DEFAULTS, "lesson": True} and reading.problems == 0 and reading.lang is None
+    assert encode_url(reading.values) == {"lesson": "1", "step": "1"}
+    assert encode_url(DEFAULTS) == {"section": "chain"}
+    assert parse_url(list(encode_url(DEFAULTS).items())).values == DEFAULTS
+
+
+def test_a_link_from_before_the_lesson_opens_its_section():
+    for query in ([("depth", "50"), ("relu", "1"), ("clip", "1")], [("section", "layers")], [("lang", "zh")]):
+        assert parse_url(query).values["lesson"] is (query == [("lang", "zh")])
 
 
 def _value(setting):
@@ -68,7 +75,10 @@ def test_encode_then_parse_gives_the_same_settings(values, lang):
     encoded = encode_url(values, lang)
     reading = parse_url(list(encoded.items()))
     assert reading.problems == 0 and reading.lang == lang
+    view = "lesson" if values["lesson"] else "sections"
     for name, value in values.items():
+        if SETTINGS[name].only not in (None, view):
+            continue  # the lesson's step means nothing to the sections, and the section nothing to the lesson
         expected = float(f"{value:.12g}") if isinstance(value, float) else value
         assert reading.values[name] == expected, name
     assert encode_url(reading.values, lang) == encoded  # a shared link is stable
@@ -87,7 +97,7 @@ def test_values_are_read_strictly_and_counted():
 def test_a_repeated_key_counts_once_per_extra_value_and_keeps_the_first():
     reading = parse_url([("depth", "10000"), ("depth", "5"), ("depth", "6")])
     assert reading.values["depth"] == 10_000 and reading.repeated == 2
-    assert encode_url(reading.values) == {"depth": "10000"}
+    assert encode_url(reading.values) == {"section": "chain", "depth": "10000"}
 
 
 def test_overlong_and_infinite_values_fall_back():
@@ -101,7 +111,7 @@ def test_lang_is_read_apart_from_the_table():
     assert parse_url([("lang", "zh")]).lang == "zh"
     bad = parse_url([("lang", "fr")])
     assert bad.lang is None and bad.invalid == 1
-    assert encode_url(DEFAULTS, "zh") == {"lang": "zh"}
+    assert encode_url(DEFAULTS, "zh") == {"section": "chain", "lang": "zh"}
 
 
 def test_a_remedys_own_settings_show_only_when_it_is_on():
@@ -145,12 +155,15 @@ def assert_not_echoed(at, *fragments: str) -> None:
         assert fragment not in texts, fragment
 
 
+LESSON = [("lesson", "1"), ("step", "1")]  # a link that names no setting opens the lesson, and says so
+
+
 def test_markup_in_a_key_is_counted_never_rendered():
     at = open_page(**{"__bold__": "1", "_it_": "1"})
     assert not exceptions(at)
     assert url_notices(at) == [t("page.url.notice", "en", count=2)]
     assert_not_echoed(at, "bold", "_it_", "__")
-    assert url_pairs(at) == []
+    assert url_pairs(at) == LESSON
 
 
 def test_a_script_tag_is_never_echoed():
@@ -158,7 +171,7 @@ def test_a_script_tag_is_never_echoed():
     assert not exceptions(at)
     assert url_notices(at) == [t("page.url.notice", "en", count=3)]
     assert_not_echoed(at, "<script", "alert", "<b>")
-    assert url_pairs(at) == []
+    assert url_pairs(at) == [("section", "chain")]
 
 
 def test_997_unknown_keys_give_one_notice_with_their_count():
@@ -166,14 +179,14 @@ def test_997_unknown_keys_give_one_notice_with_their_count():
     assert not exceptions(at)
     assert url_notices(at) == [t("page.url.notice", "en", count=997)]
     assert_not_echoed(at, MARK)
-    assert url_pairs(at) == []
+    assert url_pairs(at) == LESSON
 
 
 def test_a_repeated_key_is_counted_and_the_url_keeps_one():
     at = open_page(depth=["10000", "5"], steps="1")
     assert not exceptions(at)
     assert url_notices(at) == [t("page.url.notice", "en", count=1)]
-    assert url_pairs(at) == [("depth", "10000"), ("steps", "1")]
+    assert url_pairs(at) == [("section", "chain"), ("depth", "10000"), ("steps", "1")]
     assert at.number_input(key="depth").value == 10_000
 
 
@@ -185,7 +198,7 @@ def test_a_query_string_streamlit_dropped_is_said_and_cleared():
     assert not exceptions(at)
     assert url_notices(at) == [t("page.url.dropped", "en")]
     assert_not_echoed(at, MARK, "abc")
-    assert url_pairs(at) == []
+    assert url_pairs(at) == LESSON
 
 
 def test_a_link_reopens_the_same_view():

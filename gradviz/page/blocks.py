@@ -72,9 +72,11 @@ class Notice:
 
 @dataclass(frozen=True)
 class Columns:
-    """Side-by-side columns, each a tuple of blocks (the vanishing and the exploding case)."""
+    """Side-by-side columns, each a tuple of blocks (the vanishing and the exploding case); widths: relative
+    widths, or None for equal ones. On a narrow screen the columns stack, each whole."""
 
     columns: tuple
+    widths: tuple | None = None
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,31 @@ def clip_to_floor(frame: pd.DataFrame, column: str, floor: float) -> tuple[pd.Da
     return frame.assign(**{column: frame[column].where(~below, floor), "below": below}), int(below.sum())
 
 
-def log10_axis(field: str, title: str, log10_values, extra=(), most: int = MAX_TICKS) -> alt.Y:
+def zero_level(ticks: list[int]) -> int:
+    """Where exact zeros are drawn: a strip one tick step below the lowest tick, labelled 0 (a log axis has
+    no 0, but a gradient that is exactly 0 — a dead ReLU neuron's — must be seen, not left out)."""
+    return ticks[0] - (ticks[1] - ticks[0])
+
+
+def log10_axis(field: str, title: str, log10_values, extra=(), most: int = MAX_TICKS, zeros: bool = False) -> alt.Y:
     """A y encoding for a log10 column that reads as a log scale: ticks only at whole powers, labelled 10ᵏ
-    (at most `most`: fewer on a short chart, so the labels never touch)."""
+    (at most `most`: fewer on a short chart, so the labels never touch); zeros: a strip labelled 0 under
+    the lowest tick, where the caller draws exact zeros at zero_level(ticks)."""
     ticks = decades(list(np.asarray(log10_values, dtype=float)) + list(extra), most)
+    if not zeros:
+        return alt.Y(f"{field}:Q", title=title,
+                     axis=alt.Axis(labelExpr=POWER_OF_TEN_LABEL, values=ticks, titlePadding=6, labelOverlap=True),
+                     scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False, zero=False))
+    strip = zero_level(ticks)
     return alt.Y(f"{field}:Q", title=title,
-                 axis=alt.Axis(labelExpr=POWER_OF_TEN_LABEL, values=ticks, titlePadding=6, labelOverlap=True),
-                 scale=alt.Scale(domain=[ticks[0], ticks[-1]], nice=False, zero=False))
+                 axis=alt.Axis(labelExpr=f"datum.value == {strip} ? '0' : {POWER_OF_TEN_LABEL}",
+                               values=[strip] + ticks, titlePadding=6, labelOverlap=True),
+                 scale=alt.Scale(domain=[strip, ticks[-1]], nice=False, zero=False))
+
+
+def axis_ticks(log10_values, extra=(), most: int = MAX_TICKS) -> list[int]:
+    """The ticks log10_axis draws for these values."""
+    return decades(list(np.asarray(log10_values, dtype=float)) + list(extra), most)
 
 
 def thin(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
@@ -133,29 +151,75 @@ def _floor_marks(data: str, x: alt.X, field: str) -> alt.Chart:
         shape="triangle-down", filled=True, size=60, color=COLORS["floor"]).encode(x=x, y=f"{field}:Q")
 
 
+def _titled(chart, title: str | None):
+    """The chart with its title at the top left (a case's name travels with its chart on a phone)."""
+    if not title:
+        return chart
+    return chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=13, fontWeight="bold", offset=8))
+
+
+def _zero_marks(data: str, x: alt.X, field: str, color, tooltip: list) -> alt.Chart:
+    """Exact zeros as open circles on the strip labelled 0 (the caller has put them at the strip's level)."""
+    encoding = dict(x=x, y=f"{field}:Q", tooltip=tooltip)
+    if isinstance(color, str):
+        mark = alt.Chart(alt.Data(name=data)).transform_filter("datum.zero").mark_point(
+            shape="circle", filled=False, size=55, strokeWidth=1.5, color=color)
+    else:
+        mark = alt.Chart(alt.Data(name=data)).transform_filter("datum.zero").mark_point(
+            shape="circle", filled=False, size=55, strokeWidth=1.5)
+        encoding["color"] = color
+    return mark.encode(**encoding)
+
+
+def _with_zeros(drawn: pd.DataFrame, zeros: pd.DataFrame, ticks: list[int], field: str = "log10") -> pd.DataFrame:
+    """The finite rows and the exact zeros (drawn at the strip's level, flagged `zero`)."""
+    if not len(zeros):
+        return drawn
+    level = zero_level(ticks)
+    return pd.concat([drawn.assign(zero=False), zeros.assign(**{field: float(level), "zero": True})], ignore_index=True)
+
+
 def per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, signs: np.ndarray | None, *,
                     x_title: str, y_title: str, value_title: str, color: str, notes: list[str],
                     theory_log10: np.ndarray | None = None, theory_title: str = "", band: tuple | None = None,
-                    floor_note: str = "{count}") -> Chart:
+                    floor_note: str = "{count}", title: str | None = None, reference: np.ndarray | None = None,
+                    reference_title: str = "") -> Chart:
     """A value per layer on a log scale (|∂C/∂b_j|, ‖∂C/∂b_l‖): a line with points, thinned evenly to
-    MAX_POINTS, an optional dashed theory line and a shaded band (10th–90th percentile over seeds)."""
+    MAX_POINTS, exact zeros as open circles on a strip labelled 0, an optional dashed theory line, a shaded
+    band (10th–90th percentile over seeds) and a dotted grey reference line (the same chain without a
+    remedy)."""
     frame = thin(pd.DataFrame({"layer": layer, "log10": log10_values,
                                "sign": signs if signs is not None else np.ones(len(layer))}))
     finite = frame[np.isfinite(frame["log10"])]
+    zeros = frame[frame["log10"] == -np.inf].assign(text="0")[["layer", "log10", "text"]]
     extra = [] if theory_log10 is None else list(theory_log10[np.isfinite(theory_log10)])
     if band is not None:
         extra += [v for v in np.concatenate(band) if np.isfinite(v)]
+    ref = None
+    if reference is not None:
+        ref = thin(pd.DataFrame({"layer": layer, "log10": reference}))
+        ref = ref[np.isfinite(ref["log10"])]
+        extra += list(ref["log10"])
     floor = floor_of(list(finite["log10"]) + extra)
     drawn, below = clip_to_floor(finite, "log10", floor)
     drawn = drawn.assign(text=_text_column(finite["log10"].to_numpy(), finite["sign"].to_numpy()))[
         ["layer", "log10", "text"] + _flag(below)]
+    extra = [max(v, floor) for v in extra]
+    has_zeros = bool(len(zeros))
+    y = log10_axis("log10", y_title, drawn["log10"], extra, zeros=has_zeros)
+    drawn = _with_zeros(drawn, zeros, axis_ticks(drawn["log10"], extra))
     low, high = int(np.min(layer)), int(np.max(layer))
     x = _integer_axis("layer", x_title, low, high)
-    y = log10_axis("log10", y_title, drawn["log10"], extra)
+    tooltip = [alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)]
     datasets = {f"{key}-values": drawn}
-    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line(
+    line = alt.Chart(alt.Data(name=f"{key}-values"))
+    if has_zeros:
+        line = line.transform_filter("!datum.zero")
+    layers = [line.mark_line(
         color=color, point=alt.OverlayMarkDef(color=color, filled=True) if len(drawn) <= 60 else False).encode(
-        x=x, y=y, tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])]
+        x=x, y=y, tooltip=tooltip)]
+    if has_zeros:
+        layers.append(_zero_marks(f"{key}-values", x, "log10", color, tooltip))
     if band is not None:
         band_frame = pd.DataFrame({"layer": layer, "low": band[0], "high": band[1]})
         band_frame = band_frame[np.isfinite(band_frame["low"]) & np.isfinite(band_frame["high"])]
@@ -170,39 +234,55 @@ def per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, signs
         layers.append(alt.Chart(alt.Data(name=f"{key}-theory")).mark_line(
             color=COLORS["theory"], strokeDash=[5, 4]).encode(
             x=x, y="log10:Q", tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=theory_title)]))
+    if ref is not None and len(ref):
+        ref = ref[ref["log10"] >= floor]
+        datasets[f"{key}-reference"] = ref.assign(text=_text_column(ref["log10"].to_numpy()))[["layer", "log10", "text"]]
+        layers.insert(0, alt.Chart(alt.Data(name=f"{key}-reference")).mark_line(
+            color=COLORS["reference"], strokeDash=[2, 3], point=alt.OverlayMarkDef(color=COLORS["reference"], size=20)
+            if len(ref) <= 60 else False).encode(
+            x=x, y="log10:Q",
+            tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=reference_title)]))
     if below:
         layers.append(_floor_marks(f"{key}-values", x, "log10"))
         notes.append(floor_note.format(count=below))
-    chart = alt.layer(*layers).properties(height=HEIGHT)
+    chart = _titled(alt.layer(*layers).properties(height=HEIGHT), title)
     return Chart(key, _spec(chart), datasets, " ".join(notes) or None)
 
 
 def factor_chart(key: str, layer: np.ndarray, log10_factor: np.ndarray, sign: np.ndarray, *, x_title: str,
                  y_title: str, value_title: str, grows: str, shrinks: str, lines: dict[str, float],
-                 notes: list[str]) -> Chart:
+                 notes: list[str], title: str | None = None) -> Chart:
     """Each layer's factor ∂a_j/∂a_{j−1} as a dot, coloured by whether it grows (> 1) or shrinks the gradient,
-    against reference lines (1/4 and 1 for sigmoid)."""
+    against reference lines (1/4 and 1 for sigmoid); exact zeros (a ReLU neuron off) on the strip labelled 0."""
     frame = thin(pd.DataFrame({"layer": layer, "log10": log10_factor, "sign": sign}))
     finite = frame[np.isfinite(frame["log10"])]
+    zeros = frame[frame["log10"] == -np.inf].assign(text="0", kind=shrinks)[["layer", "log10", "text", "kind"]]
     reference = [math.log10(v) for v in lines.values()]
     floor = floor_of(list(finite["log10"]) + reference)
     drawn, below = clip_to_floor(finite, "log10", floor)
     drawn = drawn.assign(text=_text_column(finite["log10"].to_numpy(), finite["sign"].to_numpy(), 4),
                          kind=np.where(finite["log10"] > 0, grows, shrinks))[["layer", "log10", "text", "kind"] + _flag(below)]
+    ticks = axis_ticks(drawn["log10"], reference)
+    has_zeros = bool(len(zeros))
+    y = log10_axis("log10", y_title, drawn["log10"], reference, zeros=has_zeros)
+    drawn = _with_zeros(drawn, zeros, ticks)
     x = _integer_axis("layer", x_title, int(np.min(layer)), int(np.max(layer)))
-    y = log10_axis("log10", y_title, drawn["log10"], reference)
-    dots = alt.Chart(alt.Data(name=f"{key}-values")).mark_circle(size=55 if len(drawn) <= 60 else 10).encode(
-        x=x, y=y,
-        color=alt.Color("kind:N", title=None, legend=alt.Legend(orient="top"),
-                        scale=alt.Scale(domain=[grows, shrinks], range=[COLORS["exploding"], COLORS["vanishing"]])),
-        tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])
+    color = alt.Color("kind:N", title=None, legend=alt.Legend(orient="top"),
+                      scale=alt.Scale(domain=[grows, shrinks], range=[COLORS["exploding"], COLORS["vanishing"]]))
+    tooltip = [alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)]
+    dots = alt.Chart(alt.Data(name=f"{key}-values"))
+    if has_zeros:
+        dots = dots.transform_filter("!datum.zero")
+    dots = dots.mark_circle(size=55 if len(drawn) <= 60 else 10).encode(x=x, y=y, color=color, tooltip=tooltip)
     rules = pd.DataFrame({"label": list(lines), "log10": reference})
     rule_base = alt.Chart(alt.Data(name=f"{key}-lines")).encode(y="log10:Q")
     layers = [dots, rule_base.mark_rule(strokeDash=[4, 4], color="gray"),
               rule_base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
+    if has_zeros:
+        layers.append(_zero_marks(f"{key}-values", x, "log10", color, tooltip))
     if below:
         layers.append(_floor_marks(f"{key}-values", x, "log10"))
-    chart = alt.layer(*layers).properties(height=HEIGHT)
+    chart = _titled(alt.layer(*layers).properties(height=HEIGHT), title)
     return Chart(key, _spec(chart), {f"{key}-values": drawn, f"{key}-lines": rules}, " ".join(notes) or None)
 
 
@@ -235,24 +315,43 @@ def slope_curve_chart(key: str, z_grid: np.ndarray, slope: np.ndarray, live_z: n
                  " ".join(notes) or None)
 
 
+def _time_axis(field: str, title: str, times) -> alt.X:
+    """An x axis over the recorded times, its domain their range (one recorded time still gets ticks)."""
+    times = np.asarray(times, dtype=float)
+    low, high = (float(times.min()), float(times.max())) if len(times) else (0.0, 1.0)
+    whole = bool(len(times)) and np.all(times == np.round(times))
+    if high == low:
+        high = low + 1
+    return alt.X(f"{field}:Q", title=title, scale=alt.Scale(domain=[low, high], nice=False, zero=False),
+                 axis=alt.Axis(labelOverlap=True, **({"format": "d", "tickMinStep": 1} if whole else {})))
+
+
 def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, series_title: str,
                           value_title: str, notes: list[str], reference: pd.DataFrame | None = None,
                           source_titles: tuple[str, str] = ("", ""), floor_note: str = "{count}",
-                          rules: dict[str, float] | None = None, series_order: list | None = None) -> Chart:
+                          rules: dict[str, float] | None = None, series_order: list | None = None,
+                          title: str | None = None) -> Chart:
     """One line per series (a layer) over time (epochs or steps), log scale: columns time, series, log10.
-    At most MAX_LINES series (the caller thins and says so) and MAX_POINTS times each; reference (same
-    columns) overlaid dashed (Nielsen's published curves); rules: dashed lines {label: value}."""
+    At most MAX_LINES series (the caller thins and says so) and MAX_POINTS times each; exact zeros as open
+    circles on the strip labelled 0; reference (same columns) overlaid dashed (Nielsen's published curves);
+    rules: dashed lines {label: value}."""
     times = thinned_values(np.sort(frame["time"].unique()), MAX_POINTS)
-    data = frame[frame["time"].isin(times) & np.isfinite(frame["log10"])].assign(source=source_titles[0])
+    kept = frame[frame["time"].isin(times)]
+    data = kept[np.isfinite(kept["log10"])].assign(source=source_titles[0])
+    zeros = kept[kept["log10"] == -np.inf].assign(source=source_titles[0], text="0")
     if reference is not None:
         data = pd.concat([data, reference.assign(source=source_titles[1])], ignore_index=True)
     floor = floor_of(data["log10"])
     shown_data, below = clip_to_floor(data, "log10", floor)
     shown_data = shown_data.assign(text=_text_column(data["log10"].to_numpy()))[
         ["time", "series", "log10", "text", "source"] + _flag(below)]
+    extra = [math.log10(v) for v in (rules or {}).values()]
+    ticks = axis_ticks(shown_data["log10"], extra)
+    has_zeros = bool(len(zeros))
+    x = _time_axis("time", x_title, frame["time"])
     encoding = dict(
-        x=alt.X("time:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
-        y=log10_axis("log10", y_title, shown_data["log10"], [math.log10(v) for v in (rules or {}).values()]),
+        x=x,
+        y=log10_axis("log10", y_title, shown_data["log10"], extra, zeros=has_zeros),
         color=alt.Color("series:O", title=series_title,
                         scale=alt.Scale(scheme="viridis", domain=series_order) if series_order is not None
                         else alt.Scale(scheme="viridis"),
@@ -261,60 +360,83 @@ def lines_over_time_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_titl
         tooltip=[alt.Tooltip("time:Q", title=x_title), alt.Tooltip("series:O", title=series_title),
                  alt.Tooltip("text:N", title=value_title)],
     )
+    shown_data = _with_zeros(shown_data, zeros[["time", "series", "log10", "text", "source"]], ticks)
     if reference is not None:
         encoding["strokeDash"] = alt.StrokeDash("source:N", title=None,
                                                 legend=alt.Legend(orient="top", columns=1, labelLimit=220),
                                                 scale=alt.Scale(domain=list(source_titles), range=[[1, 0], [4, 3]]))
         encoding["tooltip"] = encoding["tooltip"] + [alt.Tooltip("source:N", title=" ")]
-    layers = [alt.Chart(alt.Data(name=f"{key}-values")).mark_line().encode(**encoding)]
+    base = alt.Chart(alt.Data(name=f"{key}-values"))
+    if has_zeros:
+        base = base.transform_filter("!datum.zero")
+    layers = [base.mark_line(point=len(times) == 1).encode(**encoding)]
+    if has_zeros:
+        layers.append(_zero_marks(f"{key}-values", x, "log10", encoding["color"], encoding["tooltip"][:3]))
     if below:
         notes.append(floor_note.format(count=below))
-        layers.append(_floor_marks(f"{key}-values", alt.X("time:Q"), "log10"))
+        layers.append(_floor_marks(f"{key}-values", x, "log10"))
     datasets = {f"{key}-values": shown_data}
     if rules:
-        datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": [math.log10(v) for v in rules.values()]})
-        base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
-        layers += [base.mark_rule(strokeDash=[4, 4], color="gray"),
-                   base.mark_text(align="right", dx=-4, dy=-6, color="gray").encode(
+        datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": extra})
+        rule_base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
+        layers += [rule_base.mark_rule(strokeDash=[4, 4], color="gray"),
+                   rule_base.mark_text(align="right", dx=-4, dy=-6, color="gray").encode(
                        x=alt.value({"expr": "width"}), text="label:N")]
     chart = alt.layer(*layers).properties(height=HEIGHT) if len(layers) > 1 else layers[0].properties(height=HEIGHT)
-    return Chart(key, _spec(chart), datasets, " ".join(notes) or None)
+    return Chart(key, _spec(_titled(chart, title)), datasets, " ".join(notes) or None)
 
 
 def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str,
                  colors: dict[str, str], notes: list[str], height: int = SMALL_HEIGHT,
-                 rules: dict[str, float] | None = None, floor_note: str = "{count}") -> Chart:
+                 rules: dict[str, float] | None = None, floor_note: str = "{count}", title: str | None = None,
+                 dashed: tuple = ()) -> Chart:
     """A few named series over x on a log scale (the loss; the gradient norm before clipping and applied):
-    columns x, series, log10. rules: dashed reference lines {label: value} (e.g. the 10⁻³ rule of thumb)."""
+    columns x, series, log10; exact zeros as open circles on the strip labelled 0. rules: dashed reference
+    lines {label: value} (e.g. the 10⁻³ rule of thumb); dashed: the series drawn dashed (a run without the
+    remedy, for comparison)."""
     data = frame[np.isfinite(frame["log10"])]
+    zeros = frame[frame["log10"] == -np.inf].assign(text="0")[["x", "series", "log10", "text"]]
     data = pd.concat([thin(group) for _, group in data.groupby("series", sort=False)], ignore_index=True) \
         if len(data) else data
     extra = [math.log10(v) for v in (rules or {}).values()]
     floor = floor_of(list(data["log10"]) + extra)
     drawn, below = clip_to_floor(data, "log10", floor)
     drawn = drawn.assign(text=_text_column(data["log10"].to_numpy()))[["x", "series", "log10", "text"] + _flag(below)]
-    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_line(point=len(drawn) <= 60).encode(
-        x=alt.X("x:Q", title=x_title, axis=alt.Axis(labelOverlap=True)),
-        y=log10_axis("log10", y_title, drawn["log10"], extra, SMALL_TICKS if height <= SMALL_HEIGHT else MAX_TICKS),
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
-                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
-        tooltip=[alt.Tooltip("x:Q", title=x_title), alt.Tooltip("series:N", title=" "),
-                 alt.Tooltip("text:N", title=value_title)])
+    most = SMALL_TICKS if height <= SMALL_HEIGHT else MAX_TICKS
+    ticks = axis_ticks(drawn["log10"], extra, most)
+    has_zeros = bool(len(zeros))
+    x = _time_axis("x", x_title, frame["x"])
+    y = log10_axis("log10", y_title, drawn["log10"], extra, most, zeros=has_zeros)
+    drawn = _with_zeros(drawn, zeros, ticks)
+    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+                      scale=alt.Scale(domain=list(colors), range=list(colors.values())))
+    tooltip = [alt.Tooltip("x:Q", title=x_title), alt.Tooltip("series:N", title=" "),
+               alt.Tooltip("text:N", title=value_title)]
+    encoding = dict(x=x, y=y, color=color, tooltip=tooltip)
+    if dashed:
+        encoding["strokeDash"] = alt.StrokeDash("series:N", legend=None, scale=alt.Scale(
+            domain=list(colors), range=[[4, 3] if name in dashed else [1, 0] for name in colors]))
+    base = alt.Chart(alt.Data(name=f"{key}-values"))
+    if has_zeros:
+        base = base.transform_filter("!datum.zero")
+    layers = [base.mark_line(point=len(drawn) <= 60).encode(**encoding)]
+    if has_zeros:
+        layers.append(_zero_marks(f"{key}-values", x, "log10", color, tooltip))
     datasets = {f"{key}-values": drawn}
-    layers = [chart]
     if rules:
         datasets[f"{key}-rules"] = pd.DataFrame({"label": list(rules), "log10": extra})
-        base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
-        layers += [base.mark_rule(strokeDash=[4, 4], color="gray"),
-                   base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
+        rule_base = alt.Chart(alt.Data(name=f"{key}-rules")).encode(y="log10:Q")
+        layers += [rule_base.mark_rule(strokeDash=[4, 4], color="gray"),
+                   rule_base.mark_text(align="left", dx=4, dy=-6, color="gray").encode(x=alt.value(0), text="label:N")]
     if below:
         notes.append(floor_note.format(count=below))
-        layers.append(_floor_marks(f"{key}-values", alt.X("x:Q"), "log10"))
-    return Chart(key, _spec(alt.layer(*layers).properties(height=height)), datasets, " ".join(notes) or None)
+        layers.append(_floor_marks(f"{key}-values", x, "log10"))
+    chart = _titled(alt.layer(*layers).properties(height=height), title)
+    return Chart(key, _spec(chart), datasets, " ".join(notes) or None)
 
 
 def dots_per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, texts: list[str], *,
-                         x_title: str, y_title: str, value_title: str, notes: list[str]) -> Chart:
+                         x_title: str, y_title: str, value_title: str, notes: list[str], title: str | None = None) -> Chart:
     """One dot per layer on a log scale (how far each layer's weights moved)."""
     frame = thin(pd.DataFrame({"layer": layer, "log10": log10_values, "text": texts}), 200)
     data = frame[np.isfinite(frame["log10"])]
@@ -322,7 +444,8 @@ def dots_per_layer_chart(key: str, layer: np.ndarray, log10_values: np.ndarray, 
         x=_integer_axis("layer", x_title, int(np.min(layer)), int(np.max(layer))),
         y=log10_axis("log10", y_title, data["log10"]),
         tooltip=[alt.Tooltip("layer:Q", title=x_title), alt.Tooltip("text:N", title=value_title)])
-    return Chart(key, _spec(chart.properties(height=SMALL_HEIGHT)), {f"{key}-values": data}, " ".join(notes) or None)
+    return Chart(key, _spec(_titled(chart.properties(height=SMALL_HEIGHT), title)), {f"{key}-values": data},
+                 " ".join(notes) or None)
 
 
 def grouped_bars_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, group_title: str,
@@ -352,16 +475,18 @@ def heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, 
     """The phase diagram: log10 of the per-layer gradient factor over (σ_w², σ_b²), diverging around 0
     (ordered = vanishing, blue; chaotic = exploding, red), the critical line χ₁ = 1, the trainable-depth
     edge as dots (it can have two branches), and the current initialization as a point. frame: columns
-    x, y (the cell centres of an even grid), log10, text."""
+    x, y (the cell centres of a grid even in log10 x and in y), log10, text; x is drawn on a log axis."""
     limit = float(np.nanmax(np.abs(frame["log10"][np.isfinite(frame["log10"])]))) if len(frame) else 1.0
     xs, ys = np.unique(frame["x"]), np.unique(frame["y"])
-    dx = float(xs[1] - xs[0]) / 2 if len(xs) > 1 else 0.5
+    log_xs = np.log10(xs)
+    half = float(log_xs[1] - log_xs[0]) / 2 if len(xs) > 1 else 0.5  # the x grid is even on a log scale
     dy = float(ys[1] - ys[0]) / 2 if len(ys) > 1 else 0.5
-    grid = frame.assign(x0=frame["x"] - dx, x1=frame["x"] + dx, y0=frame["y"] - dy, y1=frame["y"] + dy)
-    x_scale = alt.Scale(domain=[float(xs[0] - dx), float(xs[-1] + dx)], nice=False, zero=False)
+    grid = frame.assign(x0=frame["x"] * 10 ** -half, x1=frame["x"] * 10 ** half, y0=frame["y"] - dy,
+                        y1=frame["y"] + dy)
+    x_scale = alt.Scale(type="log", domain=[float(xs[0] * 10 ** -half), float(xs[-1] * 10 ** half)], nice=False)
     y_scale = alt.Scale(domain=[float(ys[0] - dy), float(ys[-1] + dy)], nice=False, zero=False)
     heat = alt.Chart(alt.Data(name=f"{key}-grid")).mark_rect().encode(
-        x=alt.X("x0:Q", title=x_title, scale=x_scale, axis=alt.Axis(tickCount=6, labelOverlap=True)), x2="x1:Q",
+        x=alt.X("x0:Q", title=x_title, scale=x_scale, axis=alt.Axis(labelOverlap=True, format="~g")), x2="x1:Q",
         y=alt.Y("y0:Q", title=y_title, scale=y_scale, axis=alt.Axis(tickCount=5, labelOverlap=True)), y2="y1:Q",
         color=alt.Color("log10:Q", title=legend_title,
                         scale=alt.Scale(scheme="redblue", reverse=True, domain=[-limit, limit], domainMid=0)),
@@ -418,12 +543,17 @@ def path_on_surface_chart(key: str, surface: pd.DataFrame, paths: pd.DataFrame, 
         y=alt.Y("y:Q", title=y_title, bin=alt.Bin(maxbins=len(surface["y"].unique()))),
         color=alt.Color("mean(log10):Q", title=legend_title, scale=alt.Scale(scheme="greys", reverse=True)),
         tooltip=[alt.Tooltip("mean(log10):Q", title=value_title, format=".2f")])
+    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", columns=1, labelLimit=300),
+                      scale=alt.Scale(domain=list(colors), range=list(colors.values())))
+    tooltip = [alt.Tooltip("series:N", title=" "), alt.Tooltip("step:Q"), alt.Tooltip("x:Q", format=".3g"),
+               alt.Tooltip("y:Q", format=".3g")]
     path = alt.Chart(alt.Data(name=f"{key}-paths")).mark_line(point=True, strokeWidth=2).encode(
-        x="x:Q", y="y:Q", order="step:Q",
-        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
-                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
-        tooltip=[alt.Tooltip("series:N", title=" "), alt.Tooltip("step:Q"), alt.Tooltip("x:Q", format=".3g"),
-                 alt.Tooltip("y:Q", format=".3g")])
-    chart = alt.layer(heat, path).properties(height=300)
+        x="x:Q", y="y:Q", order="step:Q", color=color, tooltip=tooltip)
+    exits = alt.Chart(alt.Data(name=f"{key}-paths")).transform_filter("datum.left").mark_point(
+        shape="triangle", size=160, filled=True, stroke="black").encode(
+        x="x:Q", y="y:Q", color=alt.Color("series:N", legend=None, scale=alt.Scale(domain=list(colors),
+                                                                                    range=list(colors.values()))),
+        tooltip=tooltip)
+    chart = alt.layer(heat, path, exits).properties(height=300)
     return Chart(key, _spec(chart), {f"{key}-surface": surface[["x", "y", "log10"]], f"{key}-paths": paths}, None)
 

@@ -1,7 +1,7 @@
 """Results of the default view and its neighbours, shipped with the app so they answer at once.
 
 The neighbours are the default settings with each remedy switch turned on alone, and with all four on;
-for each, every section's jobs. They are computed by `python scripts/precompute.py` into
+for each, every section's jobs (its training panel's too) and every lesson step's. They are computed by `python scripts/precompute.py` into
 gradviz/data/precomputed.pkl.gz (a pickle of {job key: result}, versioned by the package's code hash) and
 a test recomputes them to check they equal a fresh computation. Shipping beats a warm-up at server start
 here: Streamlit Community Cloud starts a sleeping app when its first visitor arrives, so a warm-up would run
@@ -32,7 +32,8 @@ def neighbour_values() -> list[dict]:
 
 
 def neighbour_jobs() -> dict:
-    """{job key: job} of every section for every neighbour (shared jobs once)."""
+    """{job key: job} of every section, training panel and lesson step for every neighbour (shared jobs once)."""
+    from gradviz.page.lesson import STEPS
     from gradviz.page.sections import SECTIONS
     from gradviz.page.state import PageState
 
@@ -40,7 +41,11 @@ def neighbour_jobs() -> dict:
     for values in neighbour_values():
         state = PageState.of(values)
         for section in SECTIONS.values():
-            for job in section.jobs(state).values():
+            kinds = [section.jobs] + ([section.training_jobs] if section.training_jobs else [])
+            for job in (job for kind in kinds for job in kind(state).values()):
+                jobs[job.key] = job
+        for step in STEPS:
+            for job in step.jobs(state).values():
                 jobs[job.key] = job
     return jobs
 
@@ -90,24 +95,36 @@ def load_precomputed() -> dict:
 
 
 
-def warm_views(results, views, section: str, languages=("en", "zh"), pause: float = 0.05) -> None:
-    """Draw the section's view for the default settings and every neighbour, in every language, from the
-    shipped results, into the view store — so a remedy switch from the default view only has to send it.
-    Meant for a background thread at server start: one view at a time, with a pause between."""
+def warm_views(results, views, languages=("en", "zh"), pause: float = 0.05) -> None:
+    """Draw the lesson's steps (each remedy step for every answer) and the first section for the default
+    settings and every neighbour, in every language, from the shipped results, into the view store — so a
+    click from the first page only has to send a view. Meant for a background thread at server start: one
+    view at a time, with a pause between."""
+    from gradviz.page import lesson
     from gradviz.page.i18n import Words
     from gradviz.page.sections import SECTIONS
-    from gradviz.page.settings import view_key
+    from gradviz.page.settings import step_view_key, view_key
     from gradviz.page.state import PageState
     from gradviz.page.views import prepare
 
     for values in neighbour_values():
         state = PageState.of(values)
-        jobs = SECTIONS[section].jobs(state)
-        found = {name: results.get(job.key) for name, job in jobs.items()}
-        if any(result is None for result in found.values()):
-            continue
+        for number, step in enumerate(lesson.STEPS, start=1):
+            found = _found(step.jobs(state), results)
+            for lang, answer in ((lang, answer) for lang in languages for answer in (step.options or (None,))):
+                key = step_view_key(number, values, lang, answer)
+                if found is not None and key not in views:
+                    views.put(key, prepare(lesson.render(step, state, found, Words(lang), answer)))
+                    time.sleep(pause)
+        found = _found(SECTIONS["chain"].jobs(state), results)
         for lang in languages:
-            key = view_key(section, values, lang)
-            if key not in views:
-                views.put(key, prepare(SECTIONS[section].render(state, found, Words(lang))))
-            time.sleep(pause)
+            key = view_key("chain", values, lang)
+            if found is not None and key not in views:
+                views.put(key, prepare(SECTIONS["chain"].render(state, found, Words(lang))))
+                time.sleep(pause)
+
+
+def _found(jobs: dict, results) -> dict | None:
+    """{name: result} when every job's result is stored, else None."""
+    found = {name: results.get(job.key) for name, job in jobs.items()}
+    return None if any(result is None for result in found.values()) else found

@@ -17,6 +17,7 @@ from typing import Mapping
 
 from gradviz.engine.initializations import SCHEMES
 from gradviz.experiments.chain import MAX_DEPTH
+from gradviz.page.lesson import N_STEPS, STEPS
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -28,10 +29,13 @@ MAX_URL_VALUE_LENGTH = 64
 class Setting:
     """One row of the table.
 
-    kind: "int", "float", "bool" or "choice"; widget: "number", "slider", "toggle", "radio", "select" or
-    "segmented"; place: "top" (above the sections), or the sidebar group it sits in; shown_if: the bool
-    setting that must be on (or "name=value" for a choice) for the control to show; step and fmt for
-    number inputs.
+    kind: "int", "float", "bool" or "choice"; widget: "number", "slider", "toggle", "radio", "select",
+    "segmented", "mode" (the lesson or every section) or "step" (the lesson's step picker); place: "top"
+    (above the sections), "panel" (at the end of a section, opening its training panel), or the sidebar
+    group it sits in; shown_if: the bool setting that must be on (or
+    "name=value" for a choice) for the control to show; step and fmt for number inputs; only: "lesson" or
+    "sections" for a setting that means something in that view alone (it is left out of the other's URL);
+    names_view: the setting that says which step or section is shown, written in every link of its view.
     """
 
     name: str
@@ -46,6 +50,8 @@ class Setting:
     step: float | None = None
     fmt: str | None = None
     in_url: bool = True
+    only: str | None = None
+    names_view: bool = False
 
     @property
     def label_key(self) -> str:
@@ -88,7 +94,9 @@ class Setting:
 
 INIT_SCHEMES = tuple(SCHEMES)
 TABLE: tuple[Setting, ...] = (
-    Setting("section", "choice", "chain", "segmented", "top", choices=SECTIONS),
+    Setting("lesson", "bool", False, "mode", "top"),
+    Setting("step", "int", 1, "step", "top", 1, N_STEPS, only="lesson", names_view=True),
+    Setting("section", "choice", "chain", "segmented", "top", choices=SECTIONS, only="sections", names_view=True),
     Setting("relu", "bool", False, "toggle", "top"),
     Setting("gating", "bool", False, "toggle", "top"),
     Setting("clip", "bool", False, "toggle", "top"),
@@ -115,6 +123,7 @@ TABLE: tuple[Setting, ...] = (
     Setting("deep_width", "int", 256, "slider", "deep", 16, 512, step=16),
     Setting("seeds", "int", 5, "slider", "deep", 1, 20),
     Setting("example", "choice", "vanishing", "segmented", "run", choices=("vanishing", "exploding_clipped", "healthy")),
+    Setting("train", "bool", False, "toggle", "panel", only="sections"),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in TABLE}
 # The sidebar shows a group only on the sections it acts on.
@@ -130,6 +139,15 @@ GROUP_SECTIONS = {
 }
 DEFAULTS: dict[str, object] = {s.name: s.default for s in TABLE}
 LANGUAGE_KEY = "lang"
+SWITCHES = ("relu", "gating", "clip", "regularize")
+# The sections each remedy switch acts on; elsewhere it is shown disabled, and its help says why
+# (message "page.not_here.<section>.<switch>"). A lesson step names its own (gradviz.page.lesson).
+SWITCH_SECTIONS = {
+    "relu": ("chain", "layers", "time", "deep", "theory"),
+    "gating": ("chain", "layers", "time"),
+    "clip": ("chain", "layers", "time", "theory"),
+    "regularize": ("chain", "layers", "time"),
+}
 
 
 @dataclass(frozen=True)
@@ -150,8 +168,11 @@ class UrlReading:
 
 def parse_url(pairs: list[tuple[str, str]]) -> UrlReading:
     """Settings from a query string's (key, value) pairs, in order. A key given twice is a problem and its
-    first value is used; the language key (lang=en|zh) is read apart from the table."""
+    first value is used; the language key (lang=en|zh) is read apart from the table. A first visit — a URL
+    that names no setting — opens the lesson; any other link opens the view it names (a link from before the
+    lesson existed opens its section)."""
     values = dict(DEFAULTS)
+    values["lesson"] = not any(key in SETTINGS for key, _ in pairs)
     counts = Counter(key for key, _ in pairs)
     seen: set[str] = set()
     unknown = invalid = clamped = 0
@@ -176,20 +197,40 @@ def parse_url(pairs: list[tuple[str, str]]) -> UrlReading:
     return UrlReading(values, lang, unknown, repeated, invalid, clamped)
 
 
+def written(setting: Setting, value, view: str) -> bool:
+    """Whether a link writes the setting: what names the view shown (the lesson's step, or the section) always,
+    so that the link reopens that view; what means nothing in it never; anything else where it differs from
+    its default."""
+    if setting.only not in (None, view):
+        return False
+    return setting.names_view or (setting.name == "lesson" and view == "lesson") or value != setting.default
+
+
 def encode_url(values: Mapping[str, object], lang: str | None = None) -> dict[str, str]:
-    """The settings that differ from their defaults, as URL parameter strings (and lang if given)."""
+    """The settings a link needs to reopen this view (see `written`), as URL parameter strings (and lang if
+    given)."""
+    view = "lesson" if values.get("lesson") else "sections"
     encoded = {name: SETTINGS[name].text(value) for name, value in values.items()
-               if name in SETTINGS and SETTINGS[name].in_url and value != SETTINGS[name].default}
+               if name in SETTINGS and SETTINGS[name].in_url and written(SETTINGS[name], value, view)}
     if lang is not None:
         encoded[LANGUAGE_KEY] = lang
     return encoded
 
 
 def acts_on(setting: Setting, section: str) -> bool:
-    """Whether a setting can change what `section` shows (the remedies act on every section but "Your run")."""
+    """Whether a setting can change what `section` shows (a switch: where SWITCH_SECTIONS says)."""
+    if setting.name in SWITCH_SECTIONS:
+        return section in SWITCH_SECTIONS[setting.name]
     if setting.place == "top":
-        return setting.name == "section" or section != "run"
+        return setting.name == "section"
     return section in GROUP_SECTIONS.get(setting.place, ())
+
+
+def switch_acts(switch: str, view: str, step: int) -> bool:
+    """Whether a remedy switch acts on the view shown: the lesson's step `step`, or the section `view`."""
+    if view == "lesson":
+        return STEPS[step - 1].acts_on(switch)
+    return view in SWITCH_SECTIONS[switch]
 
 
 def view_key(section: str, values: Mapping[str, object], lang: str) -> tuple:
@@ -198,12 +239,27 @@ def view_key(section: str, values: Mapping[str, object], lang: str) -> tuple:
     return section, lang, tuple((s.name, values[s.name]) for s in TABLE if acts_on(s, section))
 
 
+def step_view_key(number: int, values: Mapping[str, object], lang: str, answer: str | None) -> tuple:
+    """What a drawn lesson step depends on: its section's settings, the language and the student's answer."""
+    step = STEPS[number - 1]
+    return "lesson", step.name, answer, view_key(step.section, values, lang)
+
+
+def shown_section(values: Mapping[str, object]) -> str:
+    """The section whose settings the view shown reads: the section, or the lesson step's."""
+    return STEPS[int(values["step"]) - 1].section if values["lesson"] else str(values["section"])
+
+
 def shown(setting: Setting, values: Mapping[str, object]) -> bool:
-    """Whether a control is on the page for these values: its group acts on the section shown, and a remedy's
-    own setting shows when the remedy is on."""
-    if setting.place in GROUP_SECTIONS and values["section"] not in GROUP_SECTIONS[setting.place]:
+    """Whether a sidebar control is on the page for these values: its group acts on the view shown, and a
+    remedy's own setting shows when the remedy is on and acts there."""
+    section = shown_section(values)
+    if setting.place in GROUP_SECTIONS and section not in GROUP_SECTIONS[setting.place]:
         return False
     if setting.shown_if is None:
         return True
     name, _, wanted = setting.shown_if.partition("=")
+    if name in SWITCH_SECTIONS and not switch_acts(name, "lesson" if values["lesson"] else section,
+                                                    int(values["step"])):
+        return False
     return values[name] == wanted if wanted else bool(values[name])

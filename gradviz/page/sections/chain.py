@@ -23,7 +23,8 @@ from gradviz.page.export import chain_table, to_csv
 from gradviz.page.formatting import magnitude_latex, magnitude_text, ratio_log10
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, chain_analysis_cost, chain_training_cost
-from gradviz.page.sections.common import download, metrics_rows, pair_rows, ratio_metric, ratio_text, training_rows
+from gradviz.page.sections.common import (case_columns, case_title, download, metrics_rows, ratio_metric, ratio_text,
+                                         training_rows)
 from gradviz.page.state import CASES, PageState
 from gradviz.training.remedies import ClipNorm, NoClip, NoRegularization
 
@@ -40,9 +41,6 @@ def jobs(state: PageState) -> dict[str, Job]:
         out[f"report.{case}"] = Job(analyze_chain, (config,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
         if deeper != config:
             out[f"fewer.{case}"] = Job(analyze_chain, (deeper,), "jobs.chain_analysis", chain_analysis_cost(deeper.depth))
-        out[f"training.{case}"] = Job(train_chain, (config, state.chain_training), "jobs.chain_training",
-                                      chain_training_cost(config.depth, state.chain_training.steps,
-                                                          state.remedies.gated), progress=True)
     return out
 
 
@@ -194,7 +192,9 @@ def slope_chart(reports: dict[str, ChainReport], activation: str, words: Words) 
                                     outside_note=words("chain.slope.outside", count="{count}"))
 
 
-def _gradient_chart(report: ChainReport, words: Words) -> b.Chart:
+def gradient_chart(report: ChainReport, words: Words, reference: ChainReport | None = None,
+                   reference_title: str = "", key: str | None = None) -> b.Chart:
+    """|∂C/∂b_j| per layer, titled with its case; reference: the same chain without a remedy, dotted grey."""
     notes = []
     if report.dead:
         notes.append(words("chain.chart.dead"))
@@ -202,14 +202,18 @@ def _gradient_chart(report: ChainReport, words: Words) -> b.Chart:
         notes.append(words("chain.chart.some_zero", count=int(np.sum(report.grad_b_log10 == -np.inf))))
     if report.depth > charts.MAX_POINTS:
         notes.append(words("chain.chart.thinned", shown=charts.MAX_POINTS, total=report.depth))
-    title = words("chain.grad.axis")
-    return charts.per_layer_chart(f"chain-{report.config.case}-gradient", report.layer, report.grad_b_log10,
-                                  report.grad_b_sign, x_title=words("common.layer_j"), y_title=title,
-                                  value_title=title, color=charts.COLORS[report.config.case], notes=notes,
-                                  floor_note=words("page.below_floor", count="{count}"))
+    axis = words("chain.grad.axis")
+    case = report.config.case
+    return charts.per_layer_chart(key or f"chain-{case}-gradient", report.layer, report.grad_b_log10,
+                                  report.grad_b_sign, x_title=words("common.layer_j"), y_title=axis,
+                                  value_title=axis, color=charts.COLORS[case], notes=notes,
+                                  floor_note=words("page.below_floor", count="{count}"),
+                                  title=case_title(words, case, words("chain.grad.chart")),
+                                  reference=None if reference is None else reference.grad_b_log10,
+                                  reference_title=reference_title)
 
 
-def _factor_title(report: ChainReport) -> str:
+def factor_title(report: ChainReport) -> str:
     r = report.config.remedies
     slope = get_activation(r.activation).prime_text
     return f"f_j + i_j w_j {slope}(z_j)" if r.gated else f"w_j {slope}(z_j)"
@@ -221,7 +225,7 @@ def _factor_lines(report: ChainReport) -> dict[str, float]:
     return {"1/4": 0.25, "1": 1.0} if r.activation == "sigmoid" and not r.gated else {"1": 1.0}
 
 
-def _factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
+def factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
     """The factors j = 2..L, the ones the product multiplies (layer 1 contributes ∂a_1/∂b_1 instead)."""
     if report.depth < 2:
         return None
@@ -229,31 +233,34 @@ def _factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
     zero = int(np.sum(report.factor_log10[1:] == -np.inf))
     if zero:
         notes.append(words("chain.chart.factor_zero", count=zero))
-    lines = _factor_lines(report)
-    title = _factor_title(report)
-    return charts.factor_chart(f"chain-{report.config.case}-factors", report.layer[1:], report.factor_log10[1:],
+    title = factor_title(report)
+    case = report.config.case
+    return charts.factor_chart(f"chain-{case}-factors", report.layer[1:], report.factor_log10[1:],
                                report.factor_sign[1:], x_title=words("common.layer_j"), y_title=f"|{title}|",
                                value_title=title, grows=words("chain.factor.grows"), shrinks=words("chain.factor.shrinks"),
-                               lines=lines, notes=notes)
+                               lines=_factor_lines(report), notes=notes,
+                               title=case_title(words, case, words("chain.factor.chart", factor=title)))
 
 
-def _fewer_layers_chart(report: ChainReport, words: Words) -> b.Chart:
+def fewer_layers_chart(report: ChainReport, words: Words) -> b.Chart:
     """|∂C/∂b_1| / |∂C/∂b_L| against the depth L of the same chain cut shorter (the remedy "fewer layers")."""
     ratio = report.log10_ratio_by_depth()
-    title = words("chain.fewer.axis")
+    axis = words("chain.fewer.axis")
     notes = [words("chain.fewer.note", depth=report.depth)]
-    missing = int(np.sum(~np.isfinite(ratio)))
+    missing = int(np.sum(~np.isfinite(ratio) & (ratio != -np.inf)))
     if missing == len(ratio):
         notes.append(words("chain.fewer.none"))
     elif missing:
         notes.append(words("chain.fewer.some", count=missing))
-    return charts.per_layer_chart(f"chain-{report.config.case}-fewer", report.layer, ratio, None,
-                                  x_title=words("chain.fewer.x"), y_title=title, value_title=title,
-                                  color=charts.COLORS[report.config.case], notes=notes,
-                                  floor_note=words("page.below_floor", count="{count}"))
+    case = report.config.case
+    return charts.per_layer_chart(f"chain-{case}-fewer", report.layer, ratio, None,
+                                  x_title=words("chain.fewer.x"), y_title=axis, value_title=axis,
+                                  color=charts.COLORS[case], notes=notes,
+                                  floor_note=words("page.below_floor", count="{count}"),
+                                  title=case_title(words, case, words("chain.fewer.chart")))
 
 
-def _setup_caption(report: ChainReport, words: Words) -> str:
+def setup_caption(report: ChainReport, words: Words) -> str:
     r = report.config.remedies
     neurons = words(f"chain.neurons.{r.activation}") + (words("chain.neurons.gated") if r.gated else "")
     if report.config.case == "vanishing":
@@ -267,6 +274,18 @@ def _count_factors(report: ChainReport) -> dict[str, int]:
             "above_one": int(np.sum(factors > 0)), "zero": int(np.sum(factors == -np.inf))}
 
 
+def _product_log10(report: ChainReport) -> float:
+    """log10 |Π_{j=2..L} factor_j|, what the chain multiplies a gradient by between the last layer and the first."""
+    with np.errstate(invalid="ignore"):
+        return float(np.sum(report.factor_log10[1:]))
+
+
+def factors_range(report: ChainReport) -> tuple[str, str]:
+    """The smallest and the largest factor j = 2..L, as text."""
+    factors = report.factor_log10[1:]
+    return magnitude_text(float(np.min(factors))), magnitude_text(float(np.max(factors)))
+
+
 def story(report: ChainReport, words: Words) -> str:
     """What this chain's numbers say, in the article's terms."""
     r, case = report.config.remedies, report.config.case
@@ -276,39 +295,54 @@ def story(report: ChainReport, words: Words) -> str:
         key = "chain.story.exploding." + ("gated" if r.gated else r.activation)
         sentences.append(words(key, factor=factor, peak=magnitude_text(report.da_db_log10[0]),
                                f=f"{report.f[0]:.3f}" if r.gated else ""))
-    else:
-        key = "chain.story.vanishing." + ("gated" if r.gated else r.activation)
-        decay = magnitude_text((report.depth - 1) * math.log10(report.f[0])) if r.gated else ""
-        sentences.append(words(key, f=f"{report.f[0]:.3f}" if r.gated else "", n=report.depth - 1, decay=decay,
-                               forget_bias=f"{r.forget_bias:g}" if r.gated else ""))
+    elif r.gated and report.depth >= 2:
+        low, high = factors_range(report)
+        sentences.append(words("chain.story.vanishing.gated", f=f"{report.f[0]:.3f}", forget_bias=f"{r.forget_bias:g}",
+                               low=low, high=high, n=report.depth - 1, product=magnitude_text(_product_log10(report))))
+    elif not r.gated:
+        sentences.append(words(f"chain.story.vanishing.{r.activation}"))
     counts = _count_factors(report)
-    if counts["n"]:
+    if counts["n"] and not r.gated:
         sentences.append(words("chain.story.counts", **counts))
         if counts["zero"]:
             sentences.append(words("chain.story.zero"))
     sentences.append(words("chain.story.ratio", ratio=ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1])))
+    if r.gated and report.depth >= 2 and math.isfinite(report.log10_ratio_first_last):
+        sentences.append(words("chain.story.ends", first=magnitude_text(report.da_db_log10[0]),
+                               last=magnitude_text(report.da_db_log10[-1]), depth=report.depth))
     return " ".join(sentences)
 
 
-def remedy_sentences(report: ChainReport, trained, words: Words) -> list[str]:
-    """One sentence per remedy that is on, computed from what is on screen, saying whether it helped here."""
+def analysis_sentences(report: ChainReport, words: Words) -> list[str]:
+    """One sentence per switch that changes the chain itself (ReLU, gating), computed from what is on screen."""
     r, case = report.config.remedies, report.config.case
     out = []
-    ratio = report.log10_ratio_first_last
     if r.activation == "relu":
         if case == "exploding":
             out.append(words("chain.remedy.relu.exploding", factor=magnitude_text(report.factor_log10[-1])))
-        elif report.dead:
+        elif report.dead or report.grad_b_log10[0] == -np.inf:
             out.append(words("chain.remedy.relu.dead"))
         else:
             out.append(words("chain.remedy.relu.vanishing", ratio=ratio_text(words, report.grad_b_log10[0],
                                                                             report.grad_b_log10[-1])))
-    if r.gated:
-        f = float(report.f[0])
-        key = "chain.remedy.gating.exploding" if case == "exploding" else (
-            "chain.remedy.gating.decay" if f < 1 else "chain.remedy.gating.kept")
-        out.append(words(key, f=f"{f:.3f}", decay=magnitude_text((report.depth - 1) * math.log10(f)) if f > 0 else "0",
-                         n=report.depth - 1, factor=magnitude_text(report.factor_log10[-1])))
+    if r.gated and report.depth >= 2:
+        product = _product_log10(report)
+        if case == "exploding":
+            key = "chain.remedy.gating.exploding"
+        else:
+            key = "chain.remedy.gating.shrinks" if product < 0 else "chain.remedy.gating.kept"
+        out.append(words(key, f=f"{report.f[0]:.3f}", n=report.depth - 1, product=magnitude_text(product),
+                         factor=magnitude_text(report.factor_log10[-1])))
+    return out
+
+
+def training_sentences(report: ChainReport, trained, words: Words) -> list[str]:
+    """One sentence per switch that acts on training (clipping, regularization), and what one step did."""
+    r = report.config.remedies
+    out = []
+    collapse = collapse_sentence(trained, report, words)
+    if collapse:
+        out.append(collapse)
     if not isinstance(r.clip, NoClip):
         capped = trained.symptoms["clipped"].evidence["capped"]
         kind = "norm" if isinstance(r.clip, ClipNorm) else "value"
@@ -319,43 +353,92 @@ def remedy_sentences(report: ChainReport, trained, words: Words) -> list[str]:
         out.append(words("chain.remedy.regularize", lmbda=f"{r.regularization.lmbda:g}",
                          penalty=type(r.regularization).__name__,
                          first=_moved(moved[0] if moved is not None else math.nan, words)))
-    if ratio is not None and not out:
-        out.append(words("chain.remedy.none"))
     return out
+
+
+COLLAPSE_DECADES = 6.0  # a gradient that falls this many decades in one step has saturated the chain
+
+
+def collapsed(trained) -> bool:
+    """One step threw the chain into saturation: the gradient fell by COLLAPSE_DECADES or more at once."""
+    g = trained.update_grad_log10
+    with np.errstate(invalid="ignore"):
+        return len(g) >= 2 and bool(np.isfinite(g[0]) and g[1] <= g[0] - COLLAPSE_DECADES)
+
+
+def collapse_sentence(trained, report: ChainReport, words: Words) -> str | None:
+    """The exploding chain's one-step collapse, where it happens: the step saturated every later neuron, and the
+    explosion turned into vanishing (Pascanu's wall); a loss near 0 there is the target met by saturation."""
+    if not collapsed(trained):
+        return None
+    loss0, loss1 = trained.update_loss[0], trained.update_loss[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fell = loss0 > 0 and np.log10(loss1 / loss0) <= -COLLAPSE_DECADES
+    return words("chain.collapse." + ("perfect" if fell else "stuck"), loss0=number_text(loss0),
+                 loss1=number_text(loss1), g0=magnitude_text(trained.update_grad_log10[0]),
+                 g1=magnitude_text(trained.update_grad_log10[1]), factor=magnitude_text(report.factor_log10[-1]),
+                 y=f"{report.config.y:g}")
+
+
+def number_text(value: float) -> str:
+    """A plain float (a loss) as text, 0 and NaN included."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "∞"
+    return magnitude_text(math.log10(abs(value)), math.copysign(1.0, value)) if value else "0"
 
 
 def _moved(fraction: float, words: Words) -> str:
     return words("common.percent", value=f"{100 * fraction:.3g}") if math.isfinite(fraction) else "—"
 
 
-def column(case: str, report: ChainReport, fewer: ChainReport, trained, eta: float, words: Words) -> list[tuple]:
-    """One case's rows: what it is, its numbers, its charts, its product, its training."""
+def column(case: str, report: ChainReport, fewer: ChainReport, words: Words) -> list[tuple]:
+    """One case's rows at initialization: what it is, its numbers, its charts, its product."""
     metrics = [ratio_metric(words, words("chain.metric.ratio"), words("chain.metric.ratio.help"),
                             report.grad_b_log10[0], report.grad_b_log10[-1])]
     if report.depth >= 3:
         metrics.append(ratio_metric(words, words("chain.metric.b1_b3"), words("chain.metric.b1_b3.help"),
                                     report.grad_b_log10[0], report.grad_b_log10[2]))
-    factor_chart = _factor_chart(report, words)
+    factors = factor_chart(report, words)
     if report.overflow_layer is not None:
         product = (b.Notice("warning", words("chain.overflow", layer=report.overflow_layer)),)
     else:
         product = (b.Latex(product_latex(report, words)), b.Text(story(report, words)))
     b1_b3 = (b.Text(words("chain.b1_b3.title")), b.Latex(b1_b3_latex(report, words))) \
         if report.depth >= 3 and report.overflow_layer is None else ()
-    rows = [
-        (b.Heading(words(f"page.case.{case}"), 3), b.Caption(_setup_caption(report, words))) + metrics_rows(metrics),
-        (b.Text(words("chain.grad.title")), _gradient_chart(report, words)),
-        (b.Text(words("chain.factor.title" if len(_factor_lines(report)) == 2 else "chain.factor.title.one",
-                      factor=_factor_title(report))), factor_chart) if factor_chart else (),
+    return [
+        (b.Heading(words(f"chain.case.{case}"), 3), b.Caption(setup_caption(report, words))) + metrics_rows(metrics),
+        (gradient_chart(report, words),),
+        (factors,) if factors else (),
         product,
         b1_b3,
-        (b.Text(words("chain.fewer.title")), _fewer_layers_chart(fewer, words)),
-        tuple(b.Text(sentence) for sentence in remedy_sentences(report, trained, words))
+        (b.Text(words("chain.fewer.title")), fewer_layers_chart(fewer, words)),
+        tuple(b.Text(sentence) for sentence in analysis_sentences(report, words))
         + (download(words, "chain.csv", lambda: to_csv(chain_table(report)), f"gradviz_chain_{case}.csv"),),
-        (b.Heading(words("chain.training", steps=len(trained.update_loss), eta=f"{eta:g}"), 4),),
     ]
-    return rows + training_rows(f"chain-{case}", trained, words, y_title=words("chain.grad.axis"),
-                                series_title=words("common.layer"))
+
+
+def training_jobs(state: PageState) -> dict[str, Job]:
+    out = {}
+    for case in CASES:
+        config = replace(state.chain, case=case)
+        out[f"report.{case}"] = Job(analyze_chain, (config,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
+        out[f"training.{case}"] = Job(train_chain, (config, state.chain_training), "jobs.chain_training",
+                                      chain_training_cost(config.depth, state.chain_training.steps,
+                                                          state.remedies.gated), progress=True)
+    return out
+
+
+def render_training(state: PageState, results: dict, words: Words) -> tuple:
+    """Both chains trained by gradient descent: the charts, what one step did, the remedies and the checklist."""
+    columns = []
+    for case in CASES:
+        report, trained = results[f"report.{case}"], results[f"training.{case}"]
+        rows = [(b.Heading(words("chain.training", case=words(f"page.case.{case}"), steps=len(trained.update_loss),
+                                 eta=f"{state.chain_training.eta:g}"), 4),),
+                tuple(b.Text(sentence) for sentence in training_sentences(report, trained, words))]
+        columns.append(rows + training_rows(f"chain-{case}", case, trained, words, y_title=words("chain.grad.axis"),
+                                            series_title=words("common.layer")))
+    return case_columns(columns)
 
 
 def render(state: PageState, results: dict, words: Words) -> tuple:
@@ -368,6 +451,5 @@ def render(state: PageState, results: dict, words: Words) -> tuple:
             b.Expander(words("chain.derivation.title"), tuple(derivation_blocks(reports["vanishing"], words))),
             b.Text(words(f"chain.slope.title.{act.name}")), slope_chart(reports, act.name, words)]
     head += facts_blocks(act.name, r.gated, words)
-    columns = [column(case, reports[case], results.get(f"fewer.{case}", reports[case]),
-                      results[f"training.{case}"], state.chain_training.eta, words) for case in CASES]
-    return tuple(head) + pair_rows(columns)
+    columns = [column(case, reports[case], results.get(f"fewer.{case}", reports[case]), words) for case in CASES]
+    return tuple(head) + case_columns(columns)

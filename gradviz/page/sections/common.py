@@ -59,7 +59,7 @@ def thinned_layers(history: History, limit: int = charts.MAX_LINES) -> np.ndarra
 
 
 def speeds_chart(key: str, history: History, words: Words, *, y_title: str, series_title: str,
-                 reference: pd.DataFrame | None = None, named: bool = False) -> b.Chart:
+                 reference: pd.DataFrame | None = None, named: bool = False, title: str | None = None) -> b.Chart:
     """Each (drawn) layer's gradient norm over the recorded times, log scale; Nielsen's curves dashed.
     named: label the layers by their names (a user's run: encoder.0, head) in forward order."""
     drawn = thinned_layers(history)
@@ -85,7 +85,7 @@ def speeds_chart(key: str, history: History, words: Words, *, y_title: str, seri
                                         value_title=y_title, notes=notes, reference=ref,
                                         source_titles=(words("common.this_run"), words("layers.published")),
                                         floor_note=words("page.below_floor", count="{count}"),
-                                        series_order=list(labels) if named else None)
+                                        series_order=list(labels) if named else None, title=title)
 
 
 def _series(x: np.ndarray, named: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -93,7 +93,7 @@ def _series(x: np.ndarray, named: dict[str, np.ndarray]) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def loss_chart(key: str, history: History, words: Words) -> b.Chart:
+def loss_chart(key: str, history: History, words: Words, title: str | None = None) -> b.Chart:
     """The loss at every recorded moment, log scale; an exact 0 or a NaN is said above the chart."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log10 = np.log10(history.loss)
@@ -106,10 +106,10 @@ def loss_chart(key: str, history: History, words: Words) -> b.Chart:
     return charts.series_chart(key, _series(history.times, {name: log10}),
                                x_title=words(f"common.time.{history.time_label}"), y_title=name, value_title=name,
                                colors={name: "#444444"}, notes=notes,
-                               floor_note=words("page.below_floor", count="{count}"))
+                               floor_note=words("page.below_floor", count="{count}"), title=title)
 
 
-def clipping_chart(key: str, history: History, words: Words) -> b.Chart:
+def clipping_chart(key: str, history: History, words: Words, title: str | None = None) -> b.Chart:
     """The global gradient norm per update, before clipping and as applied."""
     before, applied = words("common.norm.before"), words("common.norm.applied")
     updates = np.arange(1, len(history.update_grad_log10) + 1)
@@ -120,10 +120,10 @@ def clipping_chart(key: str, history: History, words: Words) -> b.Chart:
     return charts.series_chart(key, frame, x_title=words("common.update"), y_title=words("common.norm.title"),
                                value_title=words("common.norm.title"),
                                colors={before: charts.COLORS["before"], applied: charts.COLORS["applied"]},
-                               notes=notes, floor_note=words("page.below_floor", count="{count}"))
+                               notes=notes, floor_note=words("page.below_floor", count="{count}"), title=title)
 
 
-def weight_change_chart(key: str, history: History, words: Words) -> b.Chart | None:
+def weight_change_chart(key: str, history: History, words: Words, title: str | None = None) -> b.Chart | None:
     """How far each recorded layer's weights moved from their initial values by the end, one dot a layer."""
     if history.weight_change is None or not len(history.weight_change):
         return None
@@ -137,7 +137,7 @@ def weight_change_chart(key: str, history: History, words: Words) -> b.Chart | N
              for v in change]
     return charts.dots_per_layer_chart(key, history.layers, log10, texts, x_title=words("common.layer"),
                                        y_title=words("common.moved.title"), value_title=words("common.moved.tooltip"),
-                                       notes=notes)
+                                       notes=notes, title=title)
 
 
 def _evidence(symptom, words: Words) -> str:
@@ -220,18 +220,25 @@ def checklist_block(checklist: Checklist, words: Words) -> b.Checklist:
     return b.Checklist(head, VERDICT_COLOR[checklist.verdict], tuple(lines))
 
 
-def training_rows(key: str, history: History, words: Words, *, y_title: str, series_title: str,
+def case_title(words: Words, case: str, what: str) -> str:
+    """A chart's title naming its case, so a chart read alone (on a phone, one case under the other) says whose
+    it is."""
+    return words("page.chart_title", case=words(f"page.case.{case}"), what=what)
+
+
+def training_rows(key: str, case: str, history: History, words: Words, *, y_title: str, series_title: str,
                   reference: pd.DataFrame | None = None, show_weights: bool = True) -> list[tuple]:
-    """A training run's rows: speeds, loss, gradient norm per update, weight movement, the checklist, the CSV.
-    Every run gives the same rows (a chart that does not apply is an empty row), so two cases pair up."""
-    moved = weight_change_chart(f"{key}-moved", history, words) if show_weights else None
+    """A training run's rows: speeds, loss, gradient norm per update, weight movement, the checklist, the CSV;
+    every chart titled with its case."""
+    title = lambda key_: case_title(words, case, words(key_, what=y_title))
+    moved = weight_change_chart(f"{key}-moved", history, words, title("common.moved.chart")) if show_weights else None
     rows = [
-        (b.Text(words("common.speeds.title", what=y_title)),
-         speeds_chart(f"{key}-speeds", history, words, y_title=y_title, series_title=series_title, reference=reference)),
-        (b.Text(words("common.loss.title")), loss_chart(f"{key}-loss", history, words)),
-        (b.Text(words("common.norm.heading")), clipping_chart(f"{key}-clipping", history, words))
+        (speeds_chart(f"{key}-speeds", history, words, y_title=y_title, series_title=series_title, reference=reference,
+                      title=title("common.speeds.chart")),),
+        (loss_chart(f"{key}-loss", history, words, title("common.loss.chart")),),
+        (clipping_chart(f"{key}-clipping", history, words, title("common.norm.chart")),)
         if len(history.update_grad_log10) else (),
-        (b.Text(words("common.moved.heading")), moved) if moved is not None else (),
+        (moved,) if moved is not None else (),
         ((b.Notice("warning", words("common.stopped_early")),) if history.stopped_early else ())
         + (checklist_block(history.symptoms, words),
            download(words, "common.csv.history", lambda: to_csv(history_table(history)), f"gradviz_{key}.csv")),
@@ -239,10 +246,7 @@ def training_rows(key: str, history: History, words: Words, *, y_title: str, ser
     return rows
 
 
-def pair_rows(columns: list[list[tuple]]) -> tuple:
-    """Row k of every case side by side: on a wide screen two columns, on a phone one case after the other
-    for each row, so the same chart of both cases stays together."""
-    height = max(len(rows) for rows in columns)
-    padded = [rows + [()] * (height - len(rows)) for rows in columns]
-    return tuple(b.Columns(tuple(rows[k] for rows in padded)) for k in range(height)
-                 if any(rows[k] for rows in padded))
+def case_columns(columns: list[list[tuple]]) -> tuple:
+    """The cases side by side, each whole: on a narrow screen the whole vanishing case comes first, then the
+    whole exploding one, never the two interleaved row by row."""
+    return (b.Columns(tuple(tuple(block for row in rows for block in row) for rows in columns)),)

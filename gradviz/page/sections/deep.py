@@ -21,7 +21,7 @@ from gradviz.page import charts
 from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, dense_training_cost
-from gradviz.page.sections.common import pair_rows
+from gradviz.page.sections.common import case_columns
 from gradviz.page.state import PageState
 
 RECOMMENDED = {"tanh": ("xavier", "pytorch"), "relu": ("he", "xavier")}
@@ -74,21 +74,24 @@ def column(name: str, profile, words: Words) -> list[tuple]:
         spread_band = (np.log10(profile.spread_low), np.log10(profile.spread_high))
         spread_theory = np.log10(profile.theory_spread)
     seeds_title = words("deep.median", seeds=config.seeds)
+    title = lambda what: words("page.chart_title", case=label, what=what)
     spread_chart = charts.per_layer_chart(
         f"deep-{name}-spread", profile.layers, spread_log10, None, x_title=words("layers.hidden_layer"),
         y_title=words("deep.spread.axis"), value_title=seeds_title, color=charts.COLORS["vanishing"], notes=[],
         theory_log10=spread_theory, theory_title=words("layers.theory.line"), band=spread_band,
-        floor_note=words("page.below_floor", count="{count}"))
+        floor_note=words("page.below_floor", count="{count}"), title=title(words("deep.spread.axis")))
     grad_chart = charts.per_layer_chart(
         f"deep-{name}-gradient", profile.layers, profile.log10_grad_median, None, x_title=words("layers.hidden_layer"),
         y_title=words("layers.speed.axis"), value_title=seeds_title, color=charts.COLORS["exploding"], notes=[],
         theory_log10=profile.theory_log10_grad, theory_title=words("layers.theory.line"),
-        band=(profile.log10_grad_low, profile.log10_grad_high), floor_note=words("page.below_floor", count="{count}"))
+        band=(profile.log10_grad_low, profile.log10_grad_high), floor_note=words("page.below_floor", count="{count}"),
+        title=title(words("layers.speed.axis")))
     digit_chart = charts.per_layer_chart(
         f"deep-{name}-per-digit", profile.layers, profile.log10_grad_a_median, None,
         x_title=words("layers.hidden_layer"), y_title=words("deep.per_digit.axis"), value_title=seeds_title,
         color="#8c564b", notes=[], theory_log10=profile.theory_log10_grad_a, theory_title=words("layers.theory.line"),
-        band=(profile.log10_grad_a_low, profile.log10_grad_a_high), floor_note=words("page.below_floor", count="{count}"))
+        band=(profile.log10_grad_a_low, profile.log10_grad_a_high), floor_note=words("page.below_floor", count="{count}"),
+        title=title(words("deep.per_digit.axis")))
     return [
         (b.Heading(words(f"deep.column.{name}", scheme=label), 3),
          b.Caption(words("deep.setup", formula=get_scheme(config.scheme).formula, depth=depth, width=config.width,
@@ -114,4 +117,4 @@ def render(state: PageState, results: dict, words: Words) -> tuple:
     head = (b.Heading(words("deep.heading")), b.Text(words("deep.intro")),
             b.Text(words("deep.presets", glorot=_preset_link("glorot2010", words), he=_preset_link("he2015", words))))
     columns = [column("chosen", results["profile.chosen"], words), column("compared", results["profile.compared"], words)]
-    return head + pair_rows(columns) + (b.Caption(words("deep.theory.limits")),)
+    return head + case_columns(columns) + (b.Caption(words("deep.theory.limits")),)

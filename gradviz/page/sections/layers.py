@@ -21,7 +21,7 @@ from gradviz.page import charts
 from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, dense_training_cost
-from gradviz.page.sections.common import metrics_rows, pair_rows, ratio_metric, training_rows
+from gradviz.page.sections.common import case_columns, metrics_rows, ratio_metric, training_rows
 from gradviz.page.state import CASES, PageState
 from gradviz.training.remedies import L2, NoClip, NoRegularization
 
@@ -35,11 +35,18 @@ def jobs(state: PageState) -> dict[str, Job]:
         config = replace(state.nielsen, case=case)
         epoch_cost = dense_training_cost(config.sizes, DIGITS, 0)
         out[f"speeds.{case}"] = Job(initial_speeds, (config, SEEDS), "jobs.nielsen_training", 1.5 * SEEDS * epoch_cost)
+    out["per_neuron"] = Job(per_neuron_gradients, (state.nielsen.seed, state.remedies.init), "jobs.per_neuron",
+                            dense_training_cost([784, 30, 30, 10], DIGITS, 0))
+    return out
+
+
+def training_jobs(state: PageState) -> dict[str, Job]:
+    out = {}
+    for case in CASES:
+        config = replace(state.nielsen, case=case)
         out[f"training.{case}"] = Job(train_nielsen, (config, state.nielsen_training), "jobs.nielsen_training",
                                       dense_training_cost(config.sizes, DIGITS, state.nielsen_training.steps),
                                       progress=True)
-    out["per_neuron"] = Job(per_neuron_gradients, (state.nielsen.seed, state.remedies.init), "jobs.per_neuron",
-                            dense_training_cost([784, 30, 30, 10], DIGITS, 0))
     return out
 
 
@@ -107,53 +114,57 @@ def _theory_rows(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) 
                  magnitude_text(-measured_factor) if math.isfinite(measured_factor) else "—",
                  words("layers.metric.measured.help", seeds=len(speeds))),
     ), per_row=2)
-    gap = words("layers.theory.gap", layers=", ".join(magnitude_text(-r) for r in per_layer_ratios),
+    gap = words("layers.theory.gap", layers=words("common.separator").join(magnitude_text(r) for r in per_layer_ratios),
                 predicted=magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0")
     limits = words("layers.theory.exploding") if config.case == "exploding" else words("layers.theory.limits")
     return [(b.Text(words("layers.initial.title")), metrics), (chart, b.Caption(gap + " " + limits))]
 
 
-def remedy_sentences(config: NielsenConfig, history, words: Words) -> list[str]:
+def _first_last(config: NielsenConfig, log10_speeds: np.ndarray) -> tuple[float, float]:
+    """log10 of the first and the last hidden layer's speed at initialization, medians over the seeds."""
+    median = np.median(log10_speeds[:, :config.n_hidden], axis=0)
+    return float(median[0]), float(median[-1])
+
+
+def remedy_sentences(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) -> list[str]:
+    """One sentence per switch that changes the network at initialization (ReLU, gating, the initialization)."""
     r = config.remedies
-    first = history.grad_log10[0, 0] - history.grad_log10[0, min(config.n_hidden, history.grad_log10.shape[1]) - 1]
-    ratio = magnitude_text(first) if math.isfinite(first) else words("common.not_a_number")
+    first, last = _first_last(config, log10_speeds)
+    ratio = magnitude_text(first - last) if math.isfinite(first - last) else words("common.not_a_number")
     out = []
     if r.activation == "relu":
         out.append(words(f"layers.remedy.relu.{config.case}", ratio=ratio))
     if r.gated:
         out.append(words("layers.remedy.gating", ratio=ratio))
-    if not isinstance(r.clip, NoClip):
-        capped = history.symptoms["clipped"].evidence["capped"]
-        out.append(words("layers.remedy.clip", capped=capped, updates=len(history.update_grad_log10)))
-    if not isinstance(r.regularization, NoRegularization):
-        out.append(words("layers.remedy.regularize.same" if r.regularization == L2(5.0) else "layers.remedy.regularize"))
     if r.init != "nielsen":
         out.append(words("layers.remedy.init", ratio=ratio))
     return out
 
 
-def column(config: NielsenConfig, speeds: np.ndarray, history, overlay: bool, words: Words) -> list[tuple]:
+def training_sentences(config: NielsenConfig, history, words: Words) -> list[str]:
+    """One sentence per switch that acts on training (clipping, regularization)."""
+    r = config.remedies
+    out = []
+    if not isinstance(r.clip, NoClip):
+        capped = history.symptoms["clipped"].evidence["capped"]
+        out.append(words("layers.remedy.clip", capped=capped, updates=len(history.update_grad_log10)))
+    if not isinstance(r.regularization, NoRegularization):
+        out.append(words("layers.remedy.regularize.same" if r.regularization == L2(5.0) else "layers.remedy.regularize"))
+    return out
+
+
+def column(config: NielsenConfig, speeds: np.ndarray, words: Words) -> list[tuple]:
     case = config.case
-    first = history.grad_log10[0]
-    hidden = min(config.n_hidden, len(first))
-    reference, overlay_note = None, ()
-    if overlay and case == "vanishing" and has_published_curves(config):
-        if config.remedies == type(config.remedies)():
-            reference = nielsen_speeds(config.n_hidden)
-        else:
-            overlay_note = (b.Caption(words("layers.overlay.remedies")),)
-    rows = [(b.Heading(words(f"page.case.{case}"), 3), b.Caption(words(f"layers.setup.{case}")),
-            ) + metrics_rows([ratio_metric(words, words("layers.metric.first_last"), words("layers.metric.first_last.help"),
-                                           first[0], first[hidden - 1])])]
+    first, last = _first_last(config, speeds)
+    rows = [(b.Heading(words(f"layers.case.{case}"), 3), b.Caption(words(f"layers.setup.{case}")),
+             ) + metrics_rows([ratio_metric(words, words("layers.metric.first_last"),
+                                            words("layers.metric.first_last.help", seeds=len(speeds)), first, last)])]
     rows += _theory_rows(config, speeds, words)
-    rows.append(overlay_note + tuple(b.Text(sentence) for sentence in remedy_sentences(config, history, words)))
-    hidden_layers = history.layers[history.layers <= config.n_hidden]
-    return rows + training_rows(f"layers-{case}", _hidden_only(history, hidden_layers), words,
-                                y_title=words("layers.speed.axis"), series_title=words("layers.hidden_layer"),
-                                reference=reference)
+    rows.append(tuple(b.Text(sentence) for sentence in remedy_sentences(config, speeds, words)))
+    return rows
 
 
-def _hidden_only(history, hidden_layers):
+def hidden_only(history, hidden_layers):
     """The record restricted to the hidden layers, as Nielsen plots them (his curves leave out the output)."""
     keep = np.isin(history.layers, hidden_layers)
     return replace(history, layers=history.layers[keep], grad_log10=history.grad_log10[:, keep],
@@ -161,17 +172,39 @@ def _hidden_only(history, hidden_layers):
                    weight_change=None if history.weight_change is None else history.weight_change[:, keep])
 
 
+def render_training(state: PageState, results: dict, words: Words) -> tuple:
+    """Both networks trained: each hidden layer's speed over the epochs (Nielsen's curves dashed), the loss, the
+    remedies that act on training, the checklist."""
+    overlay = bool(state.value("overlay"))
+    head = []
+    if overlay and not has_published_curves(state.nielsen):
+        head.append(b.Notice("info", words("layers.overlay.unavailable")))
+    columns = []
+    for case in CASES:
+        config = replace(state.nielsen, case=case)
+        history = results[f"training.{case}"]
+        reference, note = None, ()
+        if overlay and case == "vanishing" and has_published_curves(config):
+            if config.remedies == type(config.remedies)():
+                reference = nielsen_speeds(config.n_hidden)
+            else:
+                note = (b.Caption(words("layers.overlay.remedies")),)
+        hidden_layers = history.layers[history.layers <= config.n_hidden]
+        rows = [(b.Heading(words("layers.training", case=words(f"page.case.{case}"), epochs=int(history.times[-1])), 4),),
+                note + tuple(b.Text(sentence) for sentence in training_sentences(config, history, words))]
+        columns.append(rows + training_rows(f"layers-{case}", case, hidden_only(history, hidden_layers), words,
+                                            y_title=words("layers.speed.axis"), series_title=words("layers.hidden_layer"),
+                                            reference=reference))
+    return tuple(head) + case_columns(columns)
+
+
 def render(state: PageState, results: dict, words: Words) -> tuple:
     config = state.nielsen
-    overlay = bool(state.value("overlay"))
     head = [b.Heading(words("layers.heading")),
             b.Text(words("layers.intro", network=_network_words(config, words),
                          regularization=_regularization_words(config, words),
                          epochs=state.nielsen_training.steps))]
-    if overlay and not has_published_curves(config):
-        head.append(b.Notice("info", words("layers.overlay.unavailable")))
     head.append(b.Expander(words("layers.per_neuron.title"),
                            tuple(per_neuron_blocks(results["per_neuron"], state.remedies.init, words))))
-    columns = [column(replace(config, case=case), results[f"speeds.{case}"], results[f"training.{case}"], overlay, words)
-               for case in CASES]
-    return tuple(head) + pair_rows(columns)
+    columns = [column(replace(config, case=case), results[f"speeds.{case}"], words) for case in CASES]
+    return tuple(head) + case_columns(columns)

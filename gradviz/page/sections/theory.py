@@ -24,12 +24,12 @@ from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job
 from gradviz.page.state import PageState
-from gradviz.training.remedies import ClipNorm
+from gradviz.training.remedies import ClipNorm, NoClip
 
 GRID_POINTS = 60
-RANGES = {"tanh": (0.05, 4.0, 0.0, 1.0), "relu": (0.05, 4.0, 0.0, 1.0), "sigmoid": (1.0, 200.0, 0.0, 4.0)}
+# σ_w² from low to high on a log axis (the usual initializations sit near 1, sigmoid's edge near 100), σ_b² linear
+RANGES = {"tanh": (0.1, 10.0, 0.0, 1.0), "relu": (0.1, 10.0, 0.0, 1.0), "sigmoid": (0.1, 400.0, 0.0, 4.0)}
 TRAINABLE_DEPTH_SCALES = 6.0
-DEFAULT_CLIP = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ class PhaseDiagram:
 
 
 def phase_diagram(activation: str) -> PhaseDiagram:
-    """√χ₁ and ξ_c over a 60 × 60 grid of (σ_w², σ_b²), and the critical σ_w² for each σ_b² (where log10 √χ₁
-    crosses 0 along the row, by linear interpolation; NaN where the row does not cross)."""
+    """√χ₁ and ξ_c over a 60 × 60 grid of (σ_w², σ_b²), σ_w² evenly spaced on a log scale, and the critical σ_w²
+    for each σ_b² (where log10 √χ₁ crosses 0 along the row, by linear interpolation; NaN where it does not)."""
     low_w, high_w, low_b, high_b = RANGES[activation]
-    sw2 = np.linspace(low_w, high_w, GRID_POINTS)
+    sw2 = np.geomspace(low_w, high_w, GRID_POINTS)
     sb2 = np.linspace(low_b, high_b, GRID_POINTS)
     grid = phase_grid(activation, sw2, sb2)
     critical = np.array([_crossing(sw2, row) for row in grid.log10_gradient_factor])
@@ -64,19 +64,24 @@ def _crossing(x: np.ndarray, y: np.ndarray) -> float:
     return float(x[k] + (x[k + 1] - x[k]) * (-y[k]) / (y[k + 1] - y[k]))
 
 
-def cliff(threshold: float):
-    """The cliff's line along b, its surface, and the demo's descent without and with clipping."""
-    return (cliff_line(), cliff_surface(), descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, None),
-            descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, threshold))
+def cliff(threshold: float | None):
+    """The cliff's line along b, its surface, and the demo's descent without clipping and, given a threshold,
+    with it."""
+    clipped = None if threshold is None else descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, threshold)
+    return cliff_line(), cliff_surface(), descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, None), clipped
 
 
 def _activation(state: PageState) -> str:
     return state.remedies.activation
 
 
-def _threshold(state: PageState) -> float:
+def _threshold(state: PageState) -> float | None:
+    """The clipping switch's norm threshold (the cliff clips by norm; by value it takes the same number), or
+    None when clipping is off."""
     clip = state.remedies.clip
-    return clip.max_norm if isinstance(clip, ClipNorm) else DEFAULT_CLIP
+    if isinstance(clip, NoClip):
+        return None
+    return clip.max_norm if isinstance(clip, ClipNorm) else clip.clip_value
 
 
 def jobs(state: PageState) -> dict:
@@ -112,10 +117,26 @@ def phase_blocks(diagram: PhaseDiagram, state: PageState, words: Words) -> list:
     outside = sigma_w2 > diagram.weight_variances[-1] or sigma_b2 > diagram.bias_variances[-1]
     notes = [b.Caption(words("theory.phase.outside"))] if outside else []
     return [b.Heading(words("theory.phase.heading"), 3),
-            b.Text(words(f"theory.phase.intro.{diagram.activation}")), chart] + notes
+            b.Text(words(f"theory.phase.intro.{diagram.activation}", depth=depth)), chart] + notes
 
 
-def cliff_blocks(result, threshold: float, words: Words) -> list:
+def _path_frame(path, surface, name: str, words: Words) -> tuple[pd.DataFrame, str]:
+    """A descent path's points on the map; where it leaves the map, its last point on the map's edge is flagged
+    `left`, and its legend entry says at which step."""
+    inside = (path.w >= surface.w[0]) & (path.w <= surface.w[-1]) & (path.b >= surface.b[0]) & (path.b <= surface.b[-1])
+    steps = np.arange(len(path.w))
+    kept = inside if inside.all() else inside & (steps < int(np.argmin(inside)))
+    frame = pd.DataFrame({"x": path.w[kept], "y": path.b[kept], "step": steps[kept], "series": name, "left": False})
+    if inside.all():
+        return frame, name
+    exit_step = int(np.argmin(inside))
+    edge = pd.DataFrame({"x": [float(np.clip(path.w[exit_step], surface.w[0], surface.w[-1]))],
+                         "y": [float(np.clip(path.b[exit_step], surface.b[0], surface.b[-1]))],
+                         "step": [exit_step], "series": [name], "left": [True]})
+    return pd.concat([frame, edge], ignore_index=True), words("theory.cliff.left", name=name, step=exit_step)
+
+
+def cliff_blocks(result, threshold: float | None, words: Words) -> list:
     line, surface, free, clipped = result
     with np.errstate(divide="ignore"):
         grad_log10 = np.log10(np.abs(line.grad_b))
@@ -133,21 +154,28 @@ def cliff_blocks(result, threshold: float, words: Words) -> list:
                                       "y": np.repeat(surface.b[:, None], len(surface.w), 1).ravel(),
                                       "log10": np.log10(surface.loss).ravel()})
     surface_frame = surface_frame[np.isfinite(surface_frame["log10"])]
-    paths = []
-    for name, path in ((words("theory.cliff.free"), free), (words("theory.cliff.clipped", threshold=f"{threshold:g}"), clipped)):
-        inside = (path.w >= surface.w[0]) & (path.w <= surface.w[-1]) & (path.b >= surface.b[0]) & (path.b <= surface.b[-1])
-        steps = np.arange(len(path.w))
-        paths.append(pd.DataFrame({"x": path.w[inside], "y": path.b[inside], "step": steps[inside], "series": name}))
+    runs = [(free, words("theory.cliff.free"), charts.COLORS["exploding"])]
+    if clipped is not None:
+        runs.append((clipped, words("theory.cliff.clipped", threshold=f"{threshold:g}"), charts.COLORS["applied"]))
+    paths, colors = [], {}
+    for path, name, color in runs:
+        points, label = _path_frame(path, surface, name, words)
+        paths.append(points.assign(series=label))
+        colors[label] = color
     path_chart = charts.path_on_surface_chart(
         "theory-cliff-surface", surface_frame, pd.concat(paths, ignore_index=True), x_title="w", y_title="b",
-        value_title="log10 E", legend_title="log10 E",
-        colors={words("theory.cliff.free"): charts.COLORS["exploding"],
-                words("theory.cliff.clipped", threshold=f"{threshold:g}"): charts.COLORS["applied"]})
+        value_title="log10 E", legend_title="log10 E", colors=colors)
     longest_free = float(np.max(free.step_length)) if len(free.step_length) else 0.0
-    longest_clipped = float(np.max(clipped.step_length)) if len(clipped.step_length) else 0.0
-    story = words("theory.cliff.story", jump=f"{line.wall_jump_decades:.1f}", free=magnitude_text(math.log10(longest_free))
-                  if longest_free > 0 else "0", clipped=magnitude_text(math.log10(longest_clipped)) if longest_clipped > 0 else "0",
-                  loss_free=f"{free.loss[-1]:.3g}", loss_clipped=f"{clipped.loss[-1]:.3g}", threshold=f"{threshold:g}")
+    story = words("theory.cliff.story.free", jump=f"{line.wall_jump_decades:.1f}",
+                  free=magnitude_text(math.log10(longest_free)) if longest_free > 0 else "0",
+                  loss_free=f"{free.loss[-1]:.3g}")
+    if clipped is None:
+        story += " " + words("theory.cliff.switch_on")
+    else:
+        longest_clipped = float(np.max(clipped.step_length)) if len(clipped.step_length) else 0.0
+        story += " " + words("theory.cliff.story.clipped", threshold=f"{threshold:g}",
+                             clipped=magnitude_text(math.log10(longest_clipped)) if longest_clipped > 0 else "0",
+                             loss_clipped=f"{clipped.loss[-1]:.3g}")
     return [b.Heading(words("theory.cliff.heading"), 3), b.Text(words("theory.cliff.intro")), line_chart,
             b.Text(story), path_chart]
 

@@ -19,10 +19,10 @@ from gradviz.experiments.recurrent import (RecurrentConfig, recurrent_gradients,
 from gradviz.page import blocks as b
 from gradviz.page import charts
 from gradviz.page.export import through_time_table, to_csv
-from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, recurrent_cost
-from gradviz.page.sections.common import download, metrics_rows, pair_rows, ratio_metric, ratio_text, training_rows
+from gradviz.page.sections.common import (case_columns, case_title, download, metrics_rows, ratio_metric, ratio_text,
+                                         training_rows)
 from gradviz.page.state import CASES, PageState
 from gradviz.training.remedies import NoClip, NoRegularization
 
@@ -31,6 +31,15 @@ BIAS_VARIANCE = 0.01
 
 
 def jobs(state: PageState) -> dict[str, Job]:
+    out = {}
+    for case in CASES:
+        config = replace(state.recurrent, case=case)
+        out[f"gradients.{case}"] = Job(recurrent_gradients, (config,), "jobs.rnn",
+                                       recurrent_cost(config.steps, config.width, config.batch, 0))
+    return out
+
+
+def training_jobs(state: PageState) -> dict[str, Job]:
     out = {}
     for case in CASES:
         config = replace(state.recurrent, case=case)
@@ -54,7 +63,7 @@ def theory_factor(config: RecurrentConfig) -> float:
     return mean_field(r.activation, config.scale**2 * sigma_w2, BIAS_VARIANCE).gradient_factor
 
 
-def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: Words) -> b.Chart:
+def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: Words, title: str | None = None) -> b.Chart:
     steps = len(log10_norms) - 1
     distance = steps - np.arange(steps + 1)
     order = np.argsort(distance)
@@ -70,10 +79,11 @@ def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: 
                                   x_title=words("time.distance"), y_title=title, value_title=title,
                                   color=charts.COLORS[config.case], notes=notes, theory_log10=theory,
                                   theory_title=words("layers.theory.line"),
-                                  floor_note=words("page.below_floor", count="{count}"))
+                                  floor_note=words("page.below_floor", count="{count}"), title=title)
 
 
-def remedy_sentences(config: RecurrentConfig, log10_norms: np.ndarray, history, words: Words) -> list[str]:
+def remedy_sentences(config: RecurrentConfig, log10_norms: np.ndarray, words: Words) -> list[str]:
+    """One sentence per switch that changes the RNN itself (ReLU, gating)."""
     r = recurrent_remedies(config.remedies)
     ratio = ratio_text(words, log10_norms[0], log10_norms[-1])
     out = []
@@ -81,15 +91,23 @@ def remedy_sentences(config: RecurrentConfig, log10_norms: np.ndarray, history, 
         out.append(words(f"time.remedy.relu.{config.case}", ratio=ratio))
     if r.gated:
         out.append(words("time.remedy.gating", ratio=ratio, f=f"{1 / (1 + math.exp(-r.forget_bias)):.3f}"))
+    return out
+
+
+def training_sentences(config: RecurrentConfig, log10_norms: np.ndarray, history, words: Words) -> list[str]:
+    """One sentence per switch that acts on training (clipping, regularization)."""
+    r = recurrent_remedies(config.remedies)
+    out = []
     if not isinstance(r.clip, NoClip):
         capped = history.symptoms["clipped"].evidence["capped"]
-        out.append(words("time.remedy.clip", capped=capped, updates=len(history.update_grad_log10), ratio=ratio))
+        out.append(words("time.remedy.clip", capped=capped, updates=len(history.update_grad_log10),
+                         ratio=ratio_text(words, log10_norms[0], log10_norms[-1])))
     if not isinstance(r.regularization, NoRegularization):
         out.append(words("time.remedy.regularize"))
     return out
 
 
-def column(config: RecurrentConfig, gradients, history, words: Words) -> list[tuple]:
+def column(config: RecurrentConfig, gradients, words: Words) -> list[tuple]:
     case = config.case
     r = recurrent_remedies(config.remedies)
     norms = gradients.log10_activation_grad_norms
@@ -105,20 +123,32 @@ def column(config: RecurrentConfig, gradients, history, words: Words) -> list[tu
     metrics.append((b.Metric(words("time.metric.factor"),
                              f"{factor:.3g} / {10 ** measured:.3g}" if math.isfinite(measured) else f"{factor:.3g} / —",
                              words("time.metric.factor.help")), None))
-    rows = [
-        (b.Heading(words(f"page.case.{case}"), 3),
+    return [
+        (b.Heading(words(f"time.case.{case}", scale=f"{config.scale:g}"), 3),
          b.Caption(words("time.setup", cell=cell, scale=f"{config.scale:g}", n=config.width, steps=config.steps)),
          *metrics_rows(metrics)),
-        (b.Text(words("time.chart.title")), through_time_chart(config, norms, words), b.Caption(words("time.theory.limits"))),
-        tuple(b.Text(s) for s in remedy_sentences(config, norms, history, words))
+        (through_time_chart(config, norms, words, title=case_title(words, case, words("time.chart.name"))),
+         b.Caption(words("time.theory.limits"))),
+        tuple(b.Text(s) for s in remedy_sentences(config, norms, words))
         + (download(words, "time.csv", lambda: to_csv(through_time_table(norms)), f"gradviz_rnn_{case}.csv"),),
     ]
-    return rows + training_rows(f"time-{case}", history, words, y_title=words("time.share.axis"),
-                                series_title=words("time.step"), show_weights=False)
+
+
+def render_training(state: PageState, results: dict, words: Words) -> tuple:
+    """Both RNNs trained on their batch: the gradient's share per step, the loss, the remedies, the checklist."""
+    columns = []
+    for case in CASES:
+        config = replace(state.recurrent, case=case)
+        history = results[f"training.{case}"]
+        norms = results[f"gradients.{case}"].log10_activation_grad_norms
+        rows = [(b.Heading(words("time.training", case=words(f"page.case.{case}"), steps=len(history.update_loss)), 4),),
+                tuple(b.Text(s) for s in training_sentences(config, norms, history, words))]
+        columns.append(rows + training_rows(f"time-{case}", case, history, words, y_title=words("time.share.axis"),
+                                            series_title=words("time.step"), show_weights=False))
+    return case_columns(columns)
 
 
 def render(state: PageState, results: dict, words: Words) -> tuple:
     head = (b.Heading(words("time.heading")), b.Text(words("time.intro")))
-    columns = [column(replace(state.recurrent, case=case), results[f"gradients.{case}"], results[f"training.{case}"],
-                      words) for case in CASES]
-    return head + pair_rows(columns)
+    columns = [column(replace(state.recurrent, case=case), results[f"gradients.{case}"], words) for case in CASES]
+    return head + case_columns(columns)
