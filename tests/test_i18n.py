@@ -92,6 +92,7 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
         if section not in acting),
     "settings.{step.remedy}": {"step.remedy": REMEDY_SWITCHES},
     "settings.{switch}": {"switch": REMEDY_SWITCHES},
+    "lesson.name.{switch}": {"switch": REMEDY_SWITCHES},
     # app.py's option names of the choice settings: the pairs, not a product
     "settings.{name}.{v}": tuple(f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices),
 }

@@ -86,7 +86,7 @@ def _long(config):
 def _analysis_jobs(state: PageState, prefix: str, long: bool = False) -> dict[str, Job]:
     out = {}
     for case in CASES:
-        config = replace(state.chain, case=case)
+        config = replace(state.chain_at_init, case=case)
         config = _long(config) if long else config
         out[f"{prefix}.{case}"] = Job(analyze_chain, (config,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
     return out
@@ -452,19 +452,23 @@ def _explained(columns: dict[str, list], sentences: dict[str, str] | None) -> li
 
 
 def _gradient_columns(switch: str, results: dict, words: Words) -> dict[str, list]:
-    without = words("lesson.without", remedy=words(f"settings.{switch}"))
+    without = words("lesson.without", remedy=words(f"lesson.name.{switch}"))
     return {case: [chain_section.gradient_chart(results[f"report.{case}"], words, results[f"without.{case}"], without)]
             for case in CASES}
 
 
+def _reference(switch: str, words: Words) -> b.Caption:
+    return b.Caption(words("lesson.reference", remedy=words(f"lesson.name.{switch}")))
+
+
 def render_relu(state: PageState, results: dict, words: Words, explain: bool = True) -> list:
-    return _explained(_gradient_columns("relu", results, words),
-                      relu_sentences(state, results, words) if explain else None)
+    return [_reference("relu", words)] + _explained(_gradient_columns("relu", results, words),
+                                                    relu_sentences(state, results, words) if explain else None)
 
 
 def render_gating(state: PageState, results: dict, words: Words, explain: bool = True) -> list:
-    return _explained(_gradient_columns("gating", results, words),
-                      gating_sentences(state, results, words) if explain else None)
+    return [_reference("gating", words)] + _explained(_gradient_columns("gating", results, words),
+                                                      gating_sentences(state, results, words) if explain else None)
 
 
 def _loss_with_without(key: str, history, before, words: Words, remedy: str) -> b.Chart:
@@ -483,7 +487,7 @@ def _loss_with_without(key: str, history, before, words: Words, remedy: str) -> 
 
 
 def render_clip(state: PageState, results: dict, words: Words, explain: bool = True) -> list:
-    remedy = words("settings.clip")
+    remedy = words("lesson.name.clip")
     columns = {}
     for case in CASES:
         history, before = results[f"training.{case}"], results[f"without.{case}"]
@@ -494,12 +498,13 @@ def render_clip(state: PageState, results: dict, words: Words, explain: bool = T
 
 
 def render_regularize(state: PageState, results: dict, words: Words, explain: bool = True) -> list:
-    remedy = words("settings.regularize")
+    remedy = words("lesson.name.regularize")
     without = words("lesson.without", remedy=remedy)
     columns = {case: [end_gradient_chart(results[f"training.{case}"], results[f"without.{case}"], case, words, without),
                       _loss_with_without(f"lesson-{case}-loss", results[f"training.{case}"], results[f"without.{case}"],
                                          words, remedy)] for case in CASES}
-    return _explained(columns, regularize_sentences(state, results, words) if explain else None)
+    return [_reference("regularize", words)] + _explained(
+        columns, regularize_sentences(state, results, words) if explain else None)
 
 
 # --- 10 · Nielsen's network -----------------------------------------------------------------------------------

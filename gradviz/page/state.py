@@ -29,9 +29,16 @@ def remedies_from(values: Mapping[str, object]) -> Remedies:
                     clip, regularization, str(values["init"]), float(values["gain"]))
 
 
+def at_initialization(remedies: Remedies) -> Remedies:
+    """The remedies that shape a network before it trains: clipping and regularization act on training only, so
+    a computation at initialization leaves them out (else it would be keyed, and computed, once per setting)."""
+    return replace(remedies, clip=NoClip(), regularization=NoRegularization())
+
+
 @dataclass(frozen=True)
 class PageState:
-    """Every config the sections need, for the vanishing case (the exploding one is `replace(…, case=…)`)."""
+    """Every config the sections need, for the vanishing case (the exploding one is `replace(…, case=…)`); the
+    *_at_init configs are the same networks for computations at initialization (see at_initialization)."""
 
     values: tuple
     remedies: Remedies
@@ -41,6 +48,18 @@ class PageState:
     nielsen_training: Training
     recurrent: RecurrentConfig
     recurrent_training: Training
+
+    @property
+    def chain_at_init(self) -> ChainConfig:
+        return replace(self.chain, remedies=at_initialization(self.remedies))
+
+    @property
+    def nielsen_at_init(self) -> NielsenConfig:
+        return replace(self.nielsen, remedies=at_initialization(self.remedies))
+
+    @property
+    def recurrent_at_init(self) -> RecurrentConfig:
+        return replace(self.recurrent, remedies=at_initialization(self.remedies))
 
     @staticmethod
     def of(values: Mapping[str, object]) -> PageState:

@@ -36,7 +36,7 @@ SLOPE_GRID = np.linspace(-8.0, 8.0, 161)
 def jobs(state: PageState) -> dict[str, Job]:
     out = {}
     for case in CASES:
-        config = replace(state.chain, case=case)
+        config = replace(state.chain_at_init, case=case)
         deeper = replace(config, depth=max(config.depth, FEWER_LAYERS_MIN_DEPTH))
         out[f"report.{case}"] = Job(analyze_chain, (config,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
         if deeper != config:
@@ -421,7 +421,8 @@ def training_jobs(state: PageState) -> dict[str, Job]:
     out = {}
     for case in CASES:
         config = replace(state.chain, case=case)
-        out[f"report.{case}"] = Job(analyze_chain, (config,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
+        at_init = replace(state.chain_at_init, case=case)
+        out[f"report.{case}"] = Job(analyze_chain, (at_init,), "jobs.chain_analysis", chain_analysis_cost(config.depth))
         out[f"training.{case}"] = Job(train_chain, (config, state.chain_training), "jobs.chain_training",
                                       chain_training_cost(config.depth, state.chain_training.steps,
                                                           state.remedies.gated), progress=True)

@@ -32,7 +32,7 @@ DIGITS = 1000
 def jobs(state: PageState) -> dict[str, Job]:
     out = {}
     for case in CASES:
-        config = replace(state.nielsen, case=case)
+        config = replace(state.nielsen_at_init, case=case)
         epoch_cost = dense_training_cost(config.sizes, DIGITS, 0)
         out[f"speeds.{case}"] = Job(initial_speeds, (config, SEEDS), "jobs.nielsen_training", 1.5 * SEEDS * epoch_cost)
     out["per_neuron"] = Job(per_neuron_gradients, (state.nielsen.seed, state.remedies.init), "jobs.per_neuron",

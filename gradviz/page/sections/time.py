@@ -33,7 +33,7 @@ BIAS_VARIANCE = 0.01
 def jobs(state: PageState) -> dict[str, Job]:
     out = {}
     for case in CASES:
-        config = replace(state.recurrent, case=case)
+        config = replace(state.recurrent_at_init, case=case)
         out[f"gradients.{case}"] = Job(recurrent_gradients, (config,), "jobs.rnn",
                                        recurrent_cost(config.steps, config.width, config.batch, 0))
     return out
@@ -43,7 +43,8 @@ def training_jobs(state: PageState) -> dict[str, Job]:
     out = {}
     for case in CASES:
         config = replace(state.recurrent, case=case)
-        out[f"gradients.{case}"] = Job(recurrent_gradients, (config,), "jobs.rnn",
+        at_init = replace(state.recurrent_at_init, case=case)
+        out[f"gradients.{case}"] = Job(recurrent_gradients, (at_init,), "jobs.rnn",
                                        recurrent_cost(config.steps, config.width, config.batch, 0))
         out[f"training.{case}"] = Job(train_recurrent, (config, state.recurrent_training), "jobs.rnn_training",
                                       recurrent_cost(config.steps, config.width, config.batch,
