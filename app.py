@@ -35,6 +35,7 @@ from gradviz.page.views import prepare
 RESULT_BYTES = 70 * 2**20
 VIEW_BYTES = 40 * 2**20
 POLL_SECONDS = 0.1
+WARM_UP_DELAY = 5.0  # seconds between the first page sent and the warm-up's start
 NIELSEN_EN = "http://neuralnetworksanddeeplearning.com/chap5.html"
 NIELSEN_ZH = "https://github.com/tigerneil/neural-networks-and-deep-learning-zh-cn/blob/master/chapter5.md"
 ARTICLE = ("https://lovejing0306.github.io/2021/05/25/BasicKnowledge-%E6%A2%AF%E5%BA%A6%E6%B6%88%E5%A4%B1"
@@ -80,10 +81,12 @@ def server() -> tuple[JobBoard, ByteStore]:
 
 @st.cache_resource
 def warm_up() -> threading.Thread:
-    """Once per server, after the first page is drawn (so it does not slow that page): the lesson's steps and the
-    first section for the default settings and their neighbours, in both languages, drawn in the background."""
+    """Once per server, a few seconds after the first page is sent (so it does not slow that page, which the first
+    visitor's browser is drawing meanwhile): the lesson's steps and the first section for the default settings and
+    their neighbours, in both languages, drawn in the background."""
     board, views = server()
-    thread = threading.Thread(target=warm_views, args=(board.store, views), daemon=True)
+    thread = threading.Thread(target=warm_views, args=(board.store, views), kwargs={"delay": WARM_UP_DELAY},
+                              daemon=True)
     thread.start()
     return thread
 

@@ -400,6 +400,8 @@ class Measured:
         self.loads.append(os.getloadavg()[0] if load is None else load)
 
     def value_text(self, x: float) -> str:
+        if self.unit == "×":
+            return f"{x:.2f}×"
         return f"{x:.0f} MB" if self.unit == "MB" else seconds_text(x)
 
     def line(self) -> str:
@@ -435,38 +437,14 @@ def run_worker(name: str, *args: str, timeout: float = 900.0) -> dict:
     return json.loads(lines[-1])
 
 
-def process_tree_cpu(marker: str) -> float:
-    """CPU-seconds of the processes whose command line holds `marker`, and all their descendants (from /proc)."""
-    procs = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            marked = marker.encode() in (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        procs[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / load_check.CLOCK_TICKS, marked)
-    tree = {pid for pid, (_, _, marked) in procs.items() if marked}
-    grew = True
-    while grew:
-        grew = False
-        for pid, (parent, _, _) in procs.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return sum(procs[pid][1] for pid in tree)
-
-
 @contextlib.contextmanager
 def chromium():
-    """(browser, its marker for process_tree_cpu): Debian's Chromium through Playwright, never a downloaded one."""
+    """Debian's Chromium through Playwright, never a downloaded one."""
     from playwright.sync_api import sync_playwright
-    marker = f"--gv-bench-{os.getpid()}"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, marker])
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser, marker
+            yield browser
         finally:
             browser.close()
 
@@ -485,49 +463,23 @@ def median_text(values: list[float], unit: str = "s") -> str:
 
 
 def group_cold_view(repeats: int, notes: list[str]) -> list[Measured]:
-    """Interleaved: a fresh server visited once over the websocket; a fresh server opened in Chromium; AppTest's first
-    run in a fresh process."""
+    """Interleaved: a fresh server visited once over the websocket; AppTest's first run in a fresh process."""
     script = Measured("first view, cold server: script", "websocket, fresh server: new_session → script_finished of "
                       "the first visit", 1.0)
     request = Measured("first view, cold server: request → complete page", "websocket, fresh server: rerun_script "
                        "sent → script_finished (adds the session's creation)", None)
-    drawn = Measured("first view, cold server: all charts drawn in Chromium", "Chromium, fresh server and browser "
-                     "context: navigation → app idle and every chart's svg/canvas drawn", 3.0)
     apptest = Measured("first view, cold: AppTest's first run", "AppTest.from_file(app.py).run() in a fresh process: "
                        "imports included, but no message is serialized, hashed or sent (a lower bound)", None)
-    phases = {"script starts (Chromium)": [], "script ends": [], "all charts drawn": [], "Chromium CPU-s": [],
-              "server CPU-s": [], "charts": []}
-    with chromium() as (browser, marker):
-        for _ in range(repeats):
-            with page_server() as server:
-                visit = load_check.visit(server, "", VISIT_TIMEOUT)
-                if visit.errors:
-                    raise RuntimeError(f"first visit failed: {'; '.join(visit.problems())[:300]}")
-                script.add(visit.script_seconds)
-                request.add(visit.finished)
-            with page_server() as server:
-                context, page = watched_page(browser)
-                cpu_browser, cpu_server = process_tree_cpu(marker), server.cpu_seconds()
-                page.goto(f"{server.url}/", wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
-                page.wait_for_function("() => window.__gv && window.__gv.drawnAt !== null", timeout=VISIT_TIMEOUT * 1000,
-                                       polling=100)
-                info = page.evaluate("() => window.__gv")
-                drawn.add(info["drawnAt"] / 1000)
-                phases["script starts (Chromium)"].append((info["runningAt"] or float("nan")) / 1000)
-                phases["script ends"].append((info["idleAt"] or float("nan")) / 1000)
-                phases["all charts drawn"].append(info["drawnAt"] / 1000)
-                phases["Chromium CPU-s"].append(process_tree_cpu(marker) - cpu_browser)
-                phases["server CPU-s"].append(server.cpu_seconds() - cpu_server)
-                phases["charts"].append(info["charts"])
-                context.close()
-            result = run_worker("first-run")
-            apptest.add(result["seconds"], result["load"])
-    notes.append("First view in Chromium, medians from the navigation: the script starts at "
-                 f"{median_text(phases['script starts (Chromium)'])}, ends at {median_text(phases['script ends'])}, "
-                 f"all {statistics.median(phases['charts']):.0f} charts drawn at {median_text(phases['all charts drawn'])}; "
-                 f"CPU until then: Chromium {median_text(phases['Chromium CPU-s'])}, server "
-                 f"{median_text(phases['server CPU-s'])} (both on the same two cores).")
-    return [script, request, drawn, apptest]
+    for _ in range(repeats):
+        with page_server() as server:
+            visit = load_check.visit(server, "", VISIT_TIMEOUT)
+            if visit.errors:
+                raise RuntimeError(f"first visit failed: {'; '.join(visit.problems())[:300]}")
+            script.add(visit.script_seconds)
+            request.add(visit.finished)
+        result = run_worker("first-run")
+        apptest.add(result["seconds"], result["load"])
+    return [script, request, apptest]
 
 
 def worker_first_run() -> dict:
@@ -551,9 +503,10 @@ def join_warm_up(timeout: float = 120.0) -> float:
 
 
 def worker_apptest(repeats: int) -> dict:
-    """The default page, its warm-up joined; then warm reruns and each remedy switched on (timed) and off again."""
+    """Section 1, its warm-up joined; then warm reruns and each remedy switched on (timed) and off again."""
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=VISIT_TIMEOUT)
+    at.query_params["section"] = "chain"
     at.run()
     waited = join_warm_up()
     out = {"warm_up_wait": waited, "warm": [], "toggles": {name: [] for name in REMEDIES}, "back": []}
@@ -591,42 +544,102 @@ def group_apptest(repeats: int, notes: list[str]) -> list[Measured]:
     return rows
 
 
-def group_chromium_toggles(repeats: int, notes: list[str]) -> list[Measured]:
-    rows = {name: Measured(f"remedy toggle in Chromium: {name}", "click on the switch (default view, after the warm-up) "
-                           "→ app idle, every chart drawn, URL updated; the last DOM change before 1 s of quiet", 0.5)
-            for name in REMEDIES}
-    cpu = {name: ([], []) for name in REMEDIES}
-    back = []
-    with page_server() as server, chromium() as (browser, marker):
-        context, page = watched_page(browser)
-        page.goto(f"{server.url}/", wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
-        page.wait_for_function("() => window.__gv && window.__gv.drawnAt !== null", timeout=VISIT_TIMEOUT * 1000)
-        server.wait_idle()  # the warm-up has drawn the neighbours' views
-        page.wait_for_timeout(1000)
-        for _ in range(repeats):
-            for name in REMEDIES:
-                for on in (True, False):
-                    page.evaluate("() => { window.__gv.clickAt = null; }")
-                    cpu_browser, cpu_server = process_tree_cpu(marker), server.cpu_seconds()
-                    page.locator(f".st-key-{name} label").first.click()
-                    wanted = "'1'" if on else "null"
-                    page.wait_for_function(
-                        "() => window.__gv.clickAt !== null && window.__gvDrawn() && performance.now() - "
-                        f"window.__gv.lastMutation > 1000 && new URLSearchParams(location.search).get('{name}') === {wanted}",
-                        timeout=VISIT_TIMEOUT * 1000, polling=50)
-                    info = page.evaluate("() => window.__gv")
-                    settled = (info["lastMutation"] - info["clickAt"]) / 1000
-                    if on:
-                        rows[name].add(settled)
-                        cpu[name][0].append(process_tree_cpu(marker) - cpu_browser)
-                        cpu[name][1].append(server.cpu_seconds() - cpu_server)
-                    else:
-                        back.append(settled)
+ONE_CHART_APP = "scripts/one_chart_app.py"  # the floor: a one-chart Streamlit page, served and timed the same way
+# (switch, the lesson step where it acts and is timed: 1 for the two that change the chains, their own remedy steps
+# for the two that act on training, where the step's question is answered first)
+LESSON_TOGGLES = (("relu", 1), ("gating", 1), ("clip", 8), ("regularize", 9))
+
+
+def first_view_seconds(browser, url: str) -> tuple[float, int]:
+    """(seconds from navigation until the app is idle with every chart drawn, charts) in a fresh context."""
+    context, page = watched_page(browser)
+    try:
+        page.goto(url, wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
+        page.wait_for_function("() => window.__gv && window.__gv.drawnAt !== null", timeout=VISIT_TIMEOUT * 1000,
+                               polling=50)
+        info = page.evaluate("() => window.__gv")
+        return info["drawnAt"] / 1000, info["charts"]
+    finally:
         context.close()
-    notes.append("Remedy toggles in Chromium, CPU-seconds per click (median; includes 1 s of quiet): " + "; ".join(
-        f"{name}: Chromium {median_text(cpu[name][0])}, server {median_text(cpu[name][1])}" for name in REMEDIES) +
-        f". Back to the default view: {median_text(back)} (median).")
-    return list(rows.values())
+
+
+def group_first_view_against_one_chart(repeats: int, notes: list[str]) -> list[Measured]:
+    """Interleaved, each on a fresh server and browser context: the page's first view (the lesson's first step, as a
+    first visit gets it) and the one-chart page's, every chart drawn; the ratio of each pair."""
+    ours = Measured("first view in Chromium: the lesson's first step", "fresh server, fresh context: navigation → app "
+                    "idle, every chart's svg/canvas drawn", 2.5)
+    floor = Measured("first view in Chromium: a one-chart Streamlit page", f"{ONE_CHART_APP}, the same way", None)
+    ratio = Measured("first view against the one-chart page", "ratio of each interleaved pair", 1.5, unit="×")
+    charts = []
+    with chromium() as browser:
+        for _ in range(repeats):
+            with page_server() as server:
+                seconds, count = first_view_seconds(browser, f"{server.url}/")
+                ours.add(seconds)
+                charts.append(count)
+            with load_check.Server(app=ONE_CHART_APP, env=CALLER_ENV) as server:
+                floor.add(first_view_seconds(browser, f"{server.url}/")[0])
+            ratio.add(ours.samples[-1] / floor.samples[-1])
+    notes.append(f"The lesson's first view draws {statistics.median(charts):.0f} charts; the one-chart page 1.")
+    return [ours, floor, ratio]
+
+
+def settle_after_click(page, locator, url_condition: str = "true") -> float:
+    """Click, then wait until the app is idle, every chart drawn, the URL condition holds and nothing has changed for
+    1 s; the seconds from the click to the last change."""
+    page.evaluate("() => { window.__gv.clickAt = null; }")
+    locator.click()
+    page.wait_for_function("() => window.__gv.clickAt !== null && window.__gvDrawn() && performance.now() - "
+                           f"window.__gv.lastMutation > 1000 && ({url_condition})", timeout=VISIT_TIMEOUT * 1000,
+                           polling=50)
+    info = page.evaluate("() => window.__gv")
+    return (info["lastMutation"] - info["clickAt"]) / 1000
+
+
+def open_settled(page, url: str) -> None:
+    page.goto(url, wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
+    page.wait_for_function("() => window.__gv && window.__gvDrawn() && performance.now() - window.__gv.lastMutation > "
+                           "1000", timeout=VISIT_TIMEOUT * 1000, polling=50)
+
+
+def group_chromium_toggles(repeats: int, notes: list[str]) -> list[Measured]:
+    """Each remedy switched on and off again in the lesson, where it acts (the warm-up done), against the one-chart
+    page's toggle; the ratio of medians."""
+    rows = {name: Measured(f"remedy toggle in Chromium: {name} (lesson step {number})", "click on the switch → app "
+                           "idle, every chart drawn, URL updated; the last DOM change before 1 s of quiet", 0.5)
+            for name, number in LESSON_TOGGLES}
+    floor = Measured("toggle in Chromium: the one-chart page", f"{ONE_CHART_APP}'s toggle, the same way", None)
+    with page_server() as server, chromium() as browser:
+        context, page = watched_page(browser)
+        open_settled(page, f"{server.url}/")
+        server.wait_idle()  # the warm-up has drawn the neighbours' views
+        for name, number in LESSON_TOGGLES:
+            open_settled(page, f"{server.url}/?lesson=1&step={number}")
+            if page.locator('[data-testid="stRadio"]').count():
+                settle_after_click(page, page.locator('[data-testid="stRadio"] [role="radiogroup"] label').first,
+                                   f"new URLSearchParams(location.search).get('{name}') === '1'")
+            switch = page.locator(f".st-key-{name} label").first
+            on = page.evaluate(f"() => new URLSearchParams(location.search).get('{name}') === '1'")
+            for _ in range(repeats):
+                for wanted in (("null", "'1'") if on else ("'1'", "null")):
+                    seconds = settle_after_click(page, switch, f"new URLSearchParams(location.search).get('{name}') "
+                                                               f"=== {wanted}")
+                    if wanted == "'1'":
+                        rows[name].add(seconds)
+        context.close()
+    with load_check.Server(app=ONE_CHART_APP, env=CALLER_ENV) as server, chromium() as browser:
+        context, page = watched_page(browser)
+        open_settled(page, f"{server.url}/")
+        for _ in range(repeats):
+            for _ in range(2):
+                floor.add(settle_after_click(page, page.locator(".st-key-steep label").first))
+        context.close()
+    ratios = []
+    for name, _ in LESSON_TOGGLES:
+        ratio = Measured(f"toggle against the one-chart page: {name}", "ratio of the medians", 2.0, unit="×")
+        ratio.add(statistics.median(rows[name].samples) / statistics.median(floor.samples))
+        ratios.append(ratio)
+    return list(rows.values()) + [floor] + ratios
 
 
 def on_demand_variants(section: str, k: int) -> dict:
@@ -706,7 +719,7 @@ def group_warm_server(repeats: int, notes: list[str]) -> list[Measured]:
     the websocket, interleaved."""
     from gradviz.page.jobs import BUDGET_SECONDS, section_cost
     from gradviz.page.sections import SECTIONS
-    from gradviz.page.settings import DEFAULTS, parse_url
+    from gradviz.page.settings import parse_url
     from gradviz.page.state import PageState
 
     pages = {name: Measured(f"on-demand page, cold: {name}", "websocket, warm server: request → script_finished of a "
@@ -845,6 +858,7 @@ def group_phase(repeats: int, notes: list[str]) -> list[Measured]:
 
 PAGE_GROUPS = [  # (name, function(repeats or visits, notes), slow)
     ("first view on a cold server", group_cold_view, False),
+    ("first view in Chromium against a one-chart page", group_first_view_against_one_chart, False),
     ("AppTest reruns and toggles", group_apptest, False),
     ("remedy toggles in Chromium", group_chromium_toggles, False),
     ("on-demand training", group_on_demand, False),

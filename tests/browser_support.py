@@ -56,6 +56,7 @@ APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 CHART = '[data-testid="stVegaLiteChart"]'
 # Keyed widgets carry the class st-key-<key> (the key is the setting's URL name in app.py).
 SECTION_CONTROL = ".st-key-section"
+STEP_CONTROL = ".st-key-step"
 REMEDIES = ("relu", "gating", "clip", "regularize")
 
 

@@ -27,6 +27,7 @@ MAX_TICKS = 7
 SMALL_TICKS = 5
 MAX_DECADES = 100_000  # a depth-10,000 chain spans up to 20,000 (ReLU, w = 100): drawn whole
 HEIGHT = 240
+LEGEND_ROW_CHARACTERS = 36  # a top legend's labels, in characters, that fit one row of a 400 px phone's chart
 SMALL_HEIGHT = 170
 COLORS = {"vanishing": "#1f77b4", "exploding": "#d62728", "theory": "#555555", "reference": "#7f7f7f",
           "before": "#d62728", "applied": "#2ca02c", "floor": "#9467bd"}
@@ -408,7 +409,8 @@ def series_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, v
     x = _time_axis("x", x_title, frame["x"])
     y = log10_axis("log10", y_title, drawn["log10"], extra, most, zeros=has_zeros)
     drawn = _with_zeros(drawn, zeros, ticks)
-    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="top"),
+    wide = sum(len(name) for name in colors) > LEGEND_ROW_CHARACTERS  # would not fit one row on a phone
+    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="top", columns=1 if wide else 0, labelLimit=300),
                       scale=alt.Scale(domain=list(colors), range=list(colors.values())))
     tooltip = [alt.Tooltip("x:Q", title=x_title), alt.Tooltip("series:N", title=" "),
                alt.Tooltip("text:N", title=value_title)]

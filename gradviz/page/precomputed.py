@@ -95,11 +95,11 @@ def load_precomputed() -> dict:
 
 
 
-def warm_views(results, views, languages=("en", "zh"), pause: float = 0.05) -> None:
+def warm_views(results, views, languages=("en", "zh"), pause: float = 0.05, delay: float = 0.0) -> None:
     """Draw the lesson's steps (each remedy step for every answer) and the first section for the default
     settings and every neighbour, in every language, from the shipped results, into the view store — so a
     click from the first page only has to send a view. Meant for a background thread at server start: one
-    view at a time, with a pause between."""
+    view at a time, with a pause between, after `delay` seconds."""
     from gradviz.page import lesson
     from gradviz.page.i18n import Words
     from gradviz.page.sections import SECTIONS
@@ -107,6 +107,7 @@ def warm_views(results, views, languages=("en", "zh"), pause: float = 0.05) -> N
     from gradviz.page.state import PageState
     from gradviz.page.views import prepare
 
+    time.sleep(delay)
     for values in neighbour_values():
         state = PageState.of(values)
         for number, step in enumerate(lesson.STEPS, start=1):
