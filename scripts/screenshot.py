@@ -1,14 +1,15 @@
 """Screenshots of the dashboard for the README, into docs/:
 
-    docs/screenshot.png          the default page in English, 1,400 px wide, from the top to the end of the
-                                 section's first row of two charts side by side (vanishing | exploding)
+    docs/screenshot.png          the default page (the lesson's first step) in English, 1,400 px wide, from the
+                                 top to the end of the first row of two charts side by side (vanishing | exploding)
     docs/screenshot-zh.png       the same in Chinese (?lang=zh)
-    docs/section-<name>.png      each section (?section=<name>), likewise
-    docs/readme-link.png         the README's example link ?depth=50&relu=1&clip=1 (a dead ReLU chain), likewise
-    docs/remedies.png            every remedy on (?relu=1&gating=1&clip=1&regularize=1), likewise
-    docs/depth-10000.png         the chain at depth 10,000 (?depth=10000), likewise
-    docs/phone.png               the default page on a 400 px phone, down to the section's first chart (drawn
-                                 at 2× for sharpness)
+    docs/lesson-<k>.png          each step of the lesson (?lesson=1&step=k), whole; at a remedy step the question
+                                 answered with the answer the numbers give
+    docs/section-<name>.png      each section (?section=<name>), to its first row of two charts
+    docs/readme-link.png         the README's example link ?depth=50&relu=1&clip=1&train=1 (a dead ReLU chain)
+    docs/remedies.png            every remedy on in section 1 (?section=chain&relu=1&gating=1&clip=1&regularize=1)
+    docs/depth-10000.png         the chain at depth 10,000 (?depth=10000)
+    docs/phone.png               the default page on a 400 px phone, whole (drawn at 2× for sharpness)
 
     .venv/bin/python scripts/screenshot.py                  # all of the above
     .venv/bin/python scripts/screenshot.py --only phone     # some of them: screenshot, screenshot-zh,
@@ -36,9 +37,11 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 from browser_support import (DESKTOP, PHONE, blank_chart_problems, formula_problems, formula_report,  # noqa: E402
-                             launch_chromium, metric_problems, metric_report, new_page, open_page, page_report,
+                             launch_chromium, metric_problems, metric_report, new_page, open_page, page_report, rerun,
                              streamlit_server, tick_label_problems, wait_settled)
-from gradviz.page.settings import SECTIONS  # noqa: E402
+from gradviz.page import lesson  # noqa: E402
+from gradviz.page.settings import DEFAULTS, SECTIONS  # noqa: E402
+from gradviz.page.state import PageState  # noqa: E402
 
 # Streamlit's toolbar as a viewer of a deployed app sees it: no developer "Deploy" button.
 SERVER_ARGS = ("--client.toolbarMode", "viewer")
@@ -75,17 +78,6 @@ def first_row_bottom(page, after: str | None = None) -> float | None:
     }""", after)
 
 
-def first_chart_bottom(page, after: str) -> float:
-    """The bottom of the first chart below the element `after`."""
-    return page.evaluate("""(after) => {
-        const start = document.querySelector(after);
-        const top = start ? start.getBoundingClientRect().top : -Infinity;
-        const chart = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
-            .map(c => c.getBoundingClientRect()).find(r => r.top > top && r.height > 0);
-        return chart ? chart.bottom : 2 * innerHeight;
-    }""", after)
-
-
 def review(page, name: str) -> list[str]:
     charts = page_report(page)
     return [f"{name}: {p}" for p in blank_chart_problems(charts) + tick_label_problems(charts)
@@ -116,6 +108,24 @@ def shoot(page, path: Path, top: float, bottom: float, width: int) -> None:
     page.screenshot(path=str(path), clip={"x": 0, "y": max(0, top), "width": width, "height": bottom - max(0, top)})
 
 
+def right_answer(number: int) -> str | None:
+    """The answer a remedy step's numbers give at the default settings with its remedy on (computed here)."""
+    step = lesson.step_of(number)
+    if step.remedy is None:
+        return None
+    state = PageState.of({**DEFAULTS, "lesson": True, "step": number, step.remedy: True})
+    return step.answer(state, {name: job() for name, job in step.jobs(state).items()})
+
+
+def answer(page, number: int) -> None:
+    """Answer the step's question as its numbers do (the chart is drawn after the answer)."""
+    wanted = right_answer(number)
+    if wanted is None:
+        return
+    options = page.locator('[data-testid="stRadio"] [role="radiogroup"] label')
+    rerun(page, options.nth(lesson.step_of(number).options.index(wanted)).click, 300)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(REPO / "docs"), help="folder to write into (default: docs/)")
@@ -127,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # name -> (query, viewport, scale)
     shots = {"screenshot": ("", DESKTOP, 1), "screenshot-zh": ("?lang=zh", DESKTOP, 1)}
+    shots |= {f"lesson-{k}": (f"?lesson=1&step={k}", DESKTOP, 1) for k in range(1, lesson.N_STEPS + 1)}
     shots |= {f"section-{name}": (f"?section={name}", DESKTOP, 1) for name in SECTIONS}
-    shots["readme-link"] = ("?depth=50&relu=1&clip=1", DESKTOP, 1)
-    shots["remedies"] = ("?relu=1&gating=1&clip=1&regularize=1", DESKTOP, 1)
+    shots["readme-link"] = ("?depth=50&relu=1&clip=1&train=1", DESKTOP, 1)
+    shots["remedies"] = ("?section=chain&relu=1&gating=1&clip=1&regularize=1", DESKTOP, 1)
     shots["depth-10000"] = ("?depth=10000", DESKTOP, 1)
     shots["phone"] = ("", PHONE, 2)
     wanted = args.only or list(shots)
@@ -152,13 +163,13 @@ def main(argv: list[str] | None = None) -> int:
                 page = new_page(browser, viewport, device_scale_factor=scale)
                 try:
                     open_page(page, f"{url}/{query}", timeout=300)
+                    if name.startswith("lesson-"):
+                        answer(page, int(name.split("-")[1]))
                     problems += review(page, name)
                     path = out / f"{name}.png"
                     width = viewport["width"]
-                    if args.full:
+                    if args.full or name.startswith("lesson-") or name == "phone":
                         shoot(page, path, 0, content_height(page), width)
-                    elif name == "phone":  # down to the first chart of the section
-                        shoot(page, path, 0, first_chart_bottom(page, "h2") + 8, width)
                     else:  # down to the first row of two charts side by side
                         bottom = first_row_bottom(page, "h2") or viewport["height"]
                         shoot(page, path, 0, bottom + 8, width)
