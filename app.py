@@ -3,10 +3,6 @@ sections come back as blocks (gradviz.page.blocks) and each kind of block is one
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import hashlib
-import os
 import threading
 import time
 
@@ -19,8 +15,9 @@ from gradviz.experiments.your_run import RunFileError, load_run
 from gradviz.page import blocks as b
 from gradviz.page import lesson
 from gradviz.page.i18n import LANGUAGES, Words, language_of
-from gradviz.page.jobboard import JobBoard
-from gradviz.page.jobs import BUDGET_SECONDS, section_cost
+from gradviz.page.heap import limit_arenas, release_memory
+from gradviz.page.jobboard import JobBoard, default_workers
+from gradviz.page.jobs import BUDGET_SECONDS, Job, Stream, section_cost, upload_cost
 from gradviz.page.precomputed import load_precomputed, warm_views
 from gradviz.page.sections import SECTIONS
 from gradviz.page.sections import run as run_section
@@ -43,39 +40,18 @@ ARTICLE = ("https://lovejing0306.github.io/2021/05/25/BasicKnowledge-%E6%A2%AF%E
 st.set_page_config(page_title="gradviz", layout="wide")
 
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-def libc():
-    """glibc, where the platform has it (Linux, as on Streamlit Community Cloud), else None."""
-    name = ctypes.util.find_library("c")
-    try:
-        library = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return library if library is not None and hasattr(library, "malloc_trim") else None
-
-
-def release_memory() -> None:
-    """Hand the heap that a finished computation freed back to the system, so memory returns after a heavy page."""
-    library = libc()
-    if library is not None:
-        library.malloc_trim(0)
-
-
-@st.cache_resource
+@st.cache_resource(on_release=lambda resources: resources[0].close())
 def server() -> tuple[JobBoard, ByteStore]:
-    """Once per server: BLAS on one thread (two threads fighting over two busy cores made training 4–8×
-    slower), the job board with a worker per spare core, the shipped results of the default view and its
-    neighbours, and the store of drawn views."""
+    """Once per server: the job board with a worker process per spare core (the computations run there, off this
+    process's event loop), the shipped results of the default view and its neighbours, and the store of drawn
+    views. The server's own numpy (drawing views) runs BLAS on one thread, with two malloc arenas. Clearing the
+    cache ends the board's worker processes."""
     threadpool_limits(limits=1)
-    library = libc()
-    if library is not None:  # two malloc arenas, not eight per core: the worker threads' garbage is shared
-        library.mallopt(M_ARENA_MAX, 2)
+    limit_arenas(2)
     results = ByteStore(RESULT_BYTES)
     for key, value in load_precomputed().items():
         results.put(key, value)
-    board = JobBoard(max(1, (os.cpu_count() or 2) - 1), results)
+    board = JobBoard(default_workers(), results)
     return board, ByteStore(VIEW_BYTES)
 
 
@@ -297,22 +273,34 @@ def seconds_text(seconds: float, words: Words) -> str:
     return words("page.budget.minutes", value=f"{seconds / 60:.0f}")
 
 
+def read_upload(upload, words: Words):
+    """The upload read on the job board (in a worker, queued with every visitor's jobs, its progress shown): a
+    RunFile, a RunFileError, or None when the read failed otherwise. Streamlit's UploadedFile is a BytesIO sharing
+    the upload's bytes until written to, so getvalue() hands back those very bytes (getbuffer() would copy them);
+    the Stream is a view of them, sent to the worker in chunks as it reads."""
+    board, _ = server()
+    stream = Stream.of(upload.getvalue())
+    task = board.request(Job(load_run, (stream,), "jobs.upload", upload_cost(stream.size), private=True))
+    wait_for({"upload": task}, board, words, words("jobs.upload"))
+    if task.state == "done":
+        return task.result
+    return task.error if isinstance(task.error, RunFileError) else None
+
+
 def your_run(state: PageState, words: Words) -> bool:
-    """The upload of section 6, read in this session only (never the shared stores, never the disk);
+    """The upload of section 6, read for this session only (never the shared stores, never the disk);
     True when an upload was drawn, so the shipped example is not."""
     draw_all(run_section.head(words))
     upload = st.file_uploader(words("run.upload"), type=["csv", "txt"], key="upload", help=words("run.upload.help"))
     if upload is None:
         return False
-    data = upload.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    if st.session_state.get("upload_digest") != (digest, words.lang):
-        try:
-            result = load_run(data)
-        except RunFileError as error:
-            result = error
+    if st.session_state.get("upload_key") != (upload.file_id, words.lang):
+        result = read_upload(upload, words)
+        if result is None:
+            st.warning(words("page.failed"))
+            return True
         st.session_state["upload_view"] = prepare(run_section.body({"run": result, "source": "upload"}, words))
-        st.session_state["upload_digest"] = (digest, words.lang)
+        st.session_state["upload_key"] = (upload.file_id, words.lang)
     draw_all(st.session_state["upload_view"])
     return True
 

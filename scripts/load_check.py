@@ -18,7 +18,9 @@ element (a `vega_lite_chart` delta), the end of the script (`script_finished`), 
 (an error shown on the page), the notices and the buttons (e.g. the work budget's "run" offer).
 
 The server process is measured from /proc (no psutil): resident memory (VmRSS; the peak from VmHWM after
-resetting it through /proc/<pid>/clear_refs, and from sampling every 0.1 s), CPU-seconds (utime + stime).
+resetting it through /proc/<pid>/clear_refs, and from sampling every 0.1 s), CPU-seconds (utime + stime). Its job
+board's worker processes (its descendants) are measured apart: their RSS sampled with the server's, their VmHWM;
+their CPU-seconds count in the server's.
 
 What it prints (issue 12's targets in brackets):
 1. two baselines: the default page visited once and its background warm-up finished (issue 12's "warm
@@ -27,7 +29,10 @@ What it prints (issue 12's targets in brackets):
    session the time to the first chart and to a complete page [≤ 30 s each], errors [0: no exception element, no
    "this computation failed" notice, no failed or timed-out visit]; server RSS before /
    peak [≤ 600 MB] / after / 60 s after [≤ 1.2× the warm baseline; also shown against the second baseline]; the
-   server's CPU-seconds;
+   server's CPU-seconds; meanwhile a fresh visitor opens the default page at 2, 4, 6 and 8 s into the load (its
+   HTML, then its websocket: the page from asking [≤ 5 s]) and /_stcore/health is asked every 0.5 s [≤ 1 s each,
+   issue 19's targets]; the workers' RSS, and the server's and workers' together [≤ 690 MB, a free Community Cloud
+   container];
    and RSS past Streamlit's 120 s disconnectedSessionTTL (when closed sessions are dropped);
 3. the heaviest URLs, each opened by one session that waits at most --heavy-timeout (30 s) and then leaves: the
    server CPU-seconds it costs without a click on "run" [≤ 10 s] and whether the page offers "run";
@@ -80,6 +85,10 @@ COMPLETE_TARGET_S = 30.0
 PEAK_TARGET_MB = 600.0
 RECOVERY_TARGET = 1.2
 HEAVY_CPU_TARGET_S = 10.0
+FRESH_TARGET_S = 5.0
+HEALTH_TARGET_S = 1.0
+# Seconds into the load when a fresh visitor opens the default page (issue 19 saw them wait 12.8-31.5 s).
+FRESH_ARRIVALS = (2.0, 4.0, 6.0, 8.0)
 
 
 def load_text() -> str:
@@ -179,10 +188,41 @@ class Server:
         except OSError:
             return False
 
+    def workers(self) -> list[int]:
+        """The server's descendant processes (the job board's workers), from /proc/<pid>/task/*/children."""
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            for children in Path(f"/proc/{pid}").glob("task/*/children"):
+                try:
+                    kids = [int(child) for child in children.read_text().split()]
+                except OSError:
+                    continue
+                found.extend(kids)
+                todo.extend(kids)
+        return found
+
+    def workers_rss_mb(self) -> float:
+        """The resident memory of every worker process together (a worker gone between the listing and the read
+        counts 0)."""
+        return sum(_status_kb(pid, "VmRSS") for pid in self.workers()) / 1024
+
+    def workers_hwm_mb(self) -> list[float]:
+        """Each live worker's peak resident memory (VmHWM), MB."""
+        return [_status_kb(pid, "VmHWM") / 1024 for pid in self.workers()]
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process (all its threads)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15 of stat)
+        """User + system CPU time of the server and its workers: every thread of the server, the workers it has
+        reaped (cutime, cstime) and the live ones."""
+        fields = _stat_fields(self.pid)
+        own = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime (fields 14-17 of stat)
+        live = 0
+        for pid in self.workers():
+            try:
+                live += sum(int(f) for f in _stat_fields(pid)[11:13])
+            except OSError:
+                continue
+        return (own + live) / CLOCK_TICKS
 
     def threads(self) -> int:
         return self._status("Threads")
@@ -198,24 +238,37 @@ class Server:
         return time.monotonic() - start
 
 
-class MemorySampler:
-    """Samples the server's RSS every `interval` seconds in a thread; .peak and .samples."""
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (field 3 onwards)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
-    def __init__(self, server: Server, interval: float = 0.1):
-        self.server, self.interval = server, interval
-        self.samples: list[tuple[float, float]] = []
+
+def _status_kb(pid: int, field_name: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Periodic:
+    """Calls self.sample() every `interval` seconds in a thread while in the `with` block (until it returns False)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def sample(self) -> bool:
+        raise NotImplementedError
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples.append((time.monotonic(), self.server.rss_mb()))
-            except OSError:
-                return
+        while not self._stop.is_set() and self.sample():
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> MemorySampler:
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -223,9 +276,34 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
 
+
+class MemorySampler(Periodic):
+    """Samples the server's RSS and its workers' every `interval` seconds; .peak (the server's), .workers_peak and
+    .total_peak (the two together at one instant)."""
+
+    def __init__(self, server: Server, interval: float = 0.1):
+        super().__init__(interval)
+        self.server = server
+        self.samples: list[tuple[float, float, float]] = []
+
+    def sample(self) -> bool:
+        try:
+            self.samples.append((time.monotonic(), self.server.rss_mb(), self.server.workers_rss_mb()))
+        except OSError:
+            return False
+        return True
+
     @property
     def peak(self) -> float:
-        return max((rss for _, rss in self.samples), default=float("nan"))
+        return max((rss for _, rss, _ in self.samples), default=float("nan"))
+
+    @property
+    def workers_peak(self) -> float:
+        return max((workers for _, _, workers in self.samples), default=float("nan"))
+
+    @property
+    def total_peak(self) -> float:
+        return max((rss + workers for _, rss, workers in self.samples), default=float("nan"))
 
 
 # --- a browser-less visitor -----------------------------------------------------------------------------------
@@ -385,6 +463,62 @@ def visit_many(server: Server, queries: list[str], timeout: float = 120.0) -> li
     return _in_own_loop(run)
 
 
+@dataclass
+class Fresh:
+    """A visitor who opens the default page while the load runs: when it arrived (seconds into the load), how
+    long the page's HTML took, and its visit of the default page over the websocket."""
+
+    arrived: float
+    html: float
+    visit: Visit
+
+    @property
+    def page(self) -> float:
+        """Seconds from asking for the page (the HTML's GET) to the complete page (script_finished)."""
+        return self.html + self.visit.connected + self.visit.finished if self.visit.complete else float("inf")
+
+
+def fetch_seconds(url: str, timeout: float) -> float:
+    """Seconds to GET url and read its body (inf when it fails or times out)."""
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return float("inf")
+    return time.perf_counter() - start
+
+
+class HealthProbe(Periodic):
+    """GETs /_stcore/health every `every` seconds while in the `with` block; .latencies in seconds (inf for a
+    failed or timed-out probe)."""
+
+    def __init__(self, server: Server, every: float = 0.5, timeout: float = 30.0):
+        super().__init__(every)
+        self.url, self.every, self.timeout = f"{server.url}/_stcore/health", every, timeout
+        self.latencies: list[float] = []
+
+    def sample(self) -> bool:
+        self.latencies.append(fetch_seconds(self.url, self.timeout))
+        return True
+
+
+def visit_under_load(server: Server, queries: list[str], arrivals: tuple[float, ...], timeout: float = 120.0) \
+        -> tuple[list[Visit], list[Fresh]]:
+    """The queries' visits all at once, and a fresh visitor of the default page at each of `arrivals` seconds
+    after they start (its HTML, then its websocket)."""
+    async def fresh(delay: float) -> Fresh:
+        await asyncio.sleep(delay)
+        html = await asyncio.to_thread(fetch_seconds, f"{server.url}/", timeout)
+        return Fresh(delay, html, await visit_async(server, "", timeout))
+
+    async def run():
+        return await asyncio.gather(asyncio.gather(*(visit_async(server, q, timeout) for q in queries)),
+                                    asyncio.gather(*(fresh(delay) for delay in arrivals)))
+    visits, fresh_visits = _in_own_loop(run)
+    return list(visits), list(fresh_visits)
+
+
 def measured_visits(server: Server, queries: list[str], timeout: float = 120.0, settle: float = 120.0) \
         -> tuple[list[Visit], float, float]:
     """(visits, server CPU-seconds from the request until the server is idle again, wall seconds of that)."""
@@ -470,8 +604,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"first visit (default page, cold server): script {fmt(first.script_seconds)} s, "
               f"complete {fmt(first.finished)} s, {first.charts} charts, {first.errors} errors; "
               f"warm-up finished {waited:.1f} s later")
-        print(f"warm baseline: RSS {baseline:.0f} MB, CPU so far {server.cpu_seconds():.1f} s, {server.threads()} "
-              f"threads; load average {load_text()}")
+        print(f"warm baseline: RSS {baseline:.0f} MB (its {len(server.workers())} workers {server.workers_rss_mb():.0f} "
+              f"MB more), CPU so far {server.cpu_seconds():.1f} s, {server.threads()} threads; load average {load_text()}")
         for query in SECTION_WARMERS:
             v = visit(server, query, args.timeout)
             server.wait_idle()
@@ -487,7 +621,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu0, before = server.cpu_seconds(), server.rss_mb()
         with MemorySampler(server) as sampler:
             start = time.perf_counter()
-            visits = visit_many(server, queries, args.timeout)
+            with HealthProbe(server) as health:
+                visits, fresh = visit_under_load(server, queries, FRESH_ARRIVALS, args.timeout)
             wall = time.perf_counter() - start
             cpu_load = server.cpu_seconds() - cpu0
             after = server.rss_mb()
@@ -505,20 +640,42 @@ def main(argv: list[str] | None = None) -> int:
             problems = "; ".join(v.problems())[:300] or "0"
             print(f"| {i} | `?{v.query}` | {fmt(v.first_chart)} | {fmt(v.finished)} | {fmt(v.script_seconds)} | "
                   f"{v.charts} | {problems} | {v.status or '—'} |")
+        print(f"\nFresh visitors of the default page, arriving during the load (the HTML, then the websocket; "
+              f"/_stcore/health asked every {health.every:g} s meanwhile):\n")
+        print("| arrived (s into the load) | HTML (s) | websocket open (s) | page complete, from asking (s) | errors |")
+        print("| --- | --- | --- | --- | --- |")
+        for f in fresh:
+            print(f"| {f.arrived:g} | {fmt(f.html)} | {fmt(f.visit.connected)} | {fmt(f.page)} | "
+                  f"{'; '.join(f.visit.problems())[:200] or '0'} |")
         completes = [v.finished for v in visits]
         worst = max(completes) if all(c == c for c in completes) else float("inf")
-        errors = sum(v.errors for v in visits)
+        errors = sum(v.errors for v in visits) + sum(f.visit.errors for f in fresh)
+        fresh_worst = max(f.page for f in fresh)
+        health_worst = max(health.latencies, default=float("inf"))
+        workers_hwm = server.workers_hwm_mb()
         print()
         print("| measure | value | target | met? |")
         print("| --- | --- | --- | --- |")
         rows = [
             ("slowest complete page", f"{fmt(worst)} s (median {fmt(statistics.median(completes))} s; all done "
              f"{wall:.1f} s after the start)", f"≤ {COMPLETE_TARGET_S:g} s", worst <= COMPLETE_TARGET_S),
-            ("errors (exception elements, failure notices, failed or timed-out visits)", str(errors), "0", errors == 0),
+            ("a fresh visitor's default page, from asking, slowest of "
+             f"{len(fresh)} arriving {', '.join(f'{a:g}' for a in FRESH_ARRIVALS)} s into the load",
+             f"{fmt(fresh_worst)} s (median {fmt(statistics.median(f.page for f in fresh))} s)",
+             f"≤ {FRESH_TARGET_S:g} s", fresh_worst <= FRESH_TARGET_S),
+            ("/_stcore/health during the load, slowest answer", f"{fmt(health_worst, 3)} s (median "
+             f"{fmt(statistics.median(health.latencies), 3)} s, {len(health.latencies)} probes)",
+             f"≤ {HEALTH_TARGET_S:g} s", health_worst <= HEALTH_TARGET_S),
+            ("errors (exception elements, failure notices, failed or timed-out visits, fresh visitors' too)",
+             str(errors), "0", errors == 0),
             ("server RSS before (warm baseline: the default page and its warm-up)", f"{baseline:.0f} MB", "—", None),
             ("server RSS before (every section visited once)", f"{before:.0f} MB", "—", None),
             ("server RSS peak", f"{peak:.0f} MB (sampled every 0.1 s {sampler.peak:.0f}, VmHWM {fmt(peak_hwm, 0)})",
              f"≤ {PEAK_TARGET_MB:g} MB", peak <= PEAK_TARGET_MB),
+            ("workers' RSS peak (every worker process together)", f"{fmt(sampler.workers_peak, 0)} MB (each "
+             f"live worker's VmHWM: {', '.join(f'{m:.0f}' for m in workers_hwm) or 'no workers'} MB)", "—", None),
+            ("server and workers together, peak", f"{fmt(sampler.total_peak, 0)} MB",
+             "≤ 690 MB (a free Community Cloud container)", sampler.total_peak <= 690),
             ("server RSS right after", f"{after:.0f} MB ({after / baseline:.2f}× the warm baseline; {threads_after} threads)",
              "—", None),
             (f"server RSS {args.settle:g} s after, against the warm baseline", f"{later:.0f} MB ({later / baseline:.2f}×)",

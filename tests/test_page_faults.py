@@ -2,17 +2,22 @@
 
 The data file is never touched: gradviz.datasets reads `files("gradviz") / "data" / "mnist_1k.npz"`, and the
 tests point that at a copy in a temporary folder, damaged in ten ways, with the loader's caches cleared
-before and after. Each fault opens the pages with settings no other test uses, so every job runs against
-the damaged file instead of answering from the server's store.
+before and after. The jobs run in the job board's worker processes, so the page's server is started anew with
+workers that read the damaged copy too (the board's initializer), and once more afterwards. Each fault opens the
+pages with settings no other test uses, so every job runs against the damaged file instead of answering from
+the server's store.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 
 import gradviz.datasets as datasets
 import gradviz.page.jobboard as jobboard
@@ -56,12 +61,21 @@ FAULTS = {
 }
 
 
+def read_data_from(root: str) -> None:
+    """gradviz.datasets reads its files from the folder `root` (in this process, or run in a worker)."""
+    datasets._mnist_1k_raw.cache_clear()
+    datasets.mnist_1k.cache_clear()
+    datasets.files = lambda package: Path(root)
+
+
 @pytest.fixture
 def damaged(monkeypatch, tmp_path):
-    """damaged(name): gradviz.datasets now reads the fault `name` in place of the shipped file."""
+    """damaged(name): gradviz.datasets now reads the fault `name` in place of the shipped file, here and in the
+    workers of a page server started for the test (app.server() is cached: clearing it ends the old board)."""
     def clear():
         datasets._mnist_1k_raw.cache_clear()
         datasets.mnist_1k.cache_clear()
+        st.cache_resource.clear()
 
     def use(name: str) -> None:
         clear()
@@ -74,6 +88,8 @@ def damaged(monkeypatch, tmp_path):
         elif fault is not None:
             target.write_bytes(fault)
         monkeypatch.setattr(datasets, "files", lambda package: root)
+        monkeypatch.setattr(jobboard, "JobBoard", functools.partial(jobboard.JobBoard, initializer=read_data_from,
+                                                                    initargs=(str(root),)))
 
     yield use
     monkeypatch.undo()

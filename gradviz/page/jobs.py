@@ -11,7 +11,8 @@ network at 4 × 30 and 6 × 100; the RNN at T = 50 and 1,000; the deep networks 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Callable
 
 BUDGET_SECONDS = 10.0
@@ -21,18 +22,46 @@ GATED_CHAIN = 2.5                  # a gated chain's backprop and update, agains
 PER_BACKPROP = 4e-4                # fixed cost of one backprop call
 PER_MULTIPLY_ADD = 1.0e-10          # a dense layer's forward and backward, per multiply-add of the forward pass
 PER_RNN_STEP = 4e-5                # one step of backprop through time, small width
+PER_UPLOAD_BYTE = 2e-8             # reading a run's CSV, per byte
+PER_UPLOAD = 0.02                  # fixed cost of reading one
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A large buffer handed to a job as a binary file-like object, keyed by its SHA-256 digest.
+
+    The job board reads the buffer in place (a memoryview, no copy) and sends it to the job's worker process
+    in chunks, as the job reads them; pickling a Stream (to send a job to a worker) drops the buffer, so the
+    bytes never travel whole.
+    """
+
+    digest: str
+    size: int
+    buffer: memoryview | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, data) -> Stream:
+        """A stream over any bytes-like object (bytes, bytearray, memoryview), without copying it."""
+        view = memoryview(data).cast("B")
+        return cls(hashlib.sha256(view).hexdigest(), view.nbytes, view)
+
+    def __getstate__(self) -> dict:
+        return {"digest": self.digest, "size": self.size, "buffer": None}
 
 
 @dataclass(frozen=True)
 class Job:
     """run(*args, progress=…) -> result, keyed by the function and its frozen arguments; `what` names it for
-    people (a catalogue key) and `cost` is the estimated seconds."""
+    people (a catalogue key) and `cost` is the estimated seconds. A Stream among the arguments reaches `run`
+    as a binary file-like object. A private job's result goes only to the sessions that asked for it: it is
+    not kept in the shared store (an upload is read for its visitor alone) and never written to disk."""
 
     run: Callable
     args: tuple
     what: str
     cost: float
     progress: bool = False
+    private: bool = False
 
     @property
     def key(self) -> tuple:
@@ -59,6 +88,11 @@ def dense_training_cost(sizes: list[int], rows: int, epochs: int) -> float:
 def recurrent_cost(steps: int, width: int, batch: int, updates: int) -> float:
     per_pass = steps * (PER_RNN_STEP + 3 * PER_MULTIPLY_ADD * batch * width * width)
     return (updates + 1) * per_pass
+
+
+def upload_cost(size: int) -> float:
+    """Reading an uploaded run of `size` bytes."""
+    return PER_UPLOAD + PER_UPLOAD_BYTE * size
 
 
 def section_cost(jobs: dict[str, Job]) -> float:
