@@ -56,6 +56,14 @@ def server() -> tuple[JobBoard, ByteStore]:
 
 
 @st.cache_resource
+def drawing() -> threading.Semaphore:
+    """Once per server: one session at a time turns results into a view. Drawing is pure Python, so more at once
+    is no faster, and fifty sessions drawing together kept the event loop (the websocket, /_stcore/health) from
+    the GIL for seconds; a view already drawn is sent without waiting."""
+    return threading.Semaphore(1)
+
+
+@st.cache_resource
 def warm_up() -> threading.Thread:
     """Once per server, a few seconds after the first page is sent (so it does not slow that page, which the first
     visitor's browser is drawing meanwhile): the lesson's steps and the first section for the default settings and
@@ -252,17 +260,21 @@ def draw_all(blocks) -> None:
 
 def wait_for(tasks: dict, board: JobBoard, words: Words, what: str) -> None:
     """Touch the section's tasks until they are done, with their progress at the top of the section."""
-    status = st.empty()
+    status, shown = st.empty(), None
     while not all(task.done for task in tasks.values()):
         for task in tasks.values():
             task.touch()
         waiting = [t for t in tasks.values() if t.state == "queued"]
         running = [t for t in tasks.values() if t.state == "running"]
+        wanted = None
         if running:
-            fraction = min(1.0, max(t.fraction for t in running))
-            status.progress(fraction, text=words("page.budget.running", what=what, percent=f"{fraction:.0%}"))
+            fraction = round(min(1.0, max(t.fraction for t in running)), 2)
+            wanted = fraction, words("page.budget.running", what=what, percent=f"{fraction:.0%}")
         elif waiting:
-            status.progress(0.0, text=words("page.budget.queued", ahead=min(board.ahead(t) for t in waiting)))
+            wanted = 0.0, words("page.budget.queued", ahead=min(board.ahead(t) for t in waiting))
+        if wanted is not None and wanted != shown:  # a message to the browser only when the bar changes
+            status.progress(wanted[0], text=wanted[1])
+            shown = wanted
         time.sleep(POLL_SECONDS)
     status.empty()
 
@@ -339,7 +351,8 @@ def cached_view(key: tuple, name: str, jobs: dict, what: str, render, state: Pag
         results = computed(name, jobs, what, state, words)
         if results is None:
             return None
-        view = prepare(render(results))
+        with drawing():
+            view = prepare(render(results))
         views.put(key, view)
     return view
 

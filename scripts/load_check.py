@@ -1,7 +1,7 @@
 """Ten visitors at once on a local server: time to a complete page, server memory and CPU (a bounded check).
 
     .venv/bin/python scripts/load_check.py [--sessions 10] [--settle 60] [--after-ttl 150] [--timeout 120]
-                                           [--heavy-timeout 30] [--server-env MALLOC_ARENA_MAX=2]
+                                           [--heavy-timeout 30] [--same QUERY] [--server-env MALLOC_ARENA_MAX=2]
 
 Loopback only; it starts its own `streamlit run app.py` on a free 127.0.0.1 port, stops it (by its PID) at the
 end and never runs longer than its time limits: every visit has a timeout, every wait for an idle server too; the
@@ -25,7 +25,8 @@ their CPU-seconds count in the server's.
 What it prints (issue 12's targets in brackets):
 1. two baselines: the default page visited once and its background warm-up finished (issue 12's "warm
    baseline"), then after one visit of every section (the data and code paths a server loads once);
-2. K concurrent sessions with different default-size settings (a new seed each, across the sections): per
+2. K concurrent sessions with different default-size settings (a new seed each, across the sections; with --same,
+   all K on one query string, as a class following the teacher's link): per
    session the time to the first chart and to a complete page [≤ 30 s each], errors [0: no exception element, no
    "this computation failed" notice, no failed or timed-out visit]; server RSS before /
    peak [≤ 600 MB] / after / 60 s after [≤ 1.2× the warm baseline; also shown against the second baseline]; the
@@ -583,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heavy-timeout", type=float, default=30.0,
                         help="seconds a heaviest-URL visit waits (a page that computes instead of offering 'run' is "
                              "left then; the job board stops its job a few seconds later)")
+    parser.add_argument("--same", metavar="QUERY", default=None,
+                        help="every concurrent session opens this one query string (a class following the teacher's "
+                             "link; '' is the default page) instead of a new setting each")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment variable for the server only (e.g. MALLOC_ARENA_MAX=2)")
     args = parser.parse_args(argv)
@@ -616,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{sections_baseline:.0f} MB; load average {load_text()}\n")
 
         # 2. K concurrent sessions
-        queries = concurrent_queries(args.sessions)
+        queries = concurrent_queries(args.sessions) if args.same is None else [args.same] * args.sessions
         peak_reset = server.reset_peak()
         cpu0, before = server.cpu_seconds(), server.rss_mb()
         with MemorySampler(server) as sampler:

@@ -173,9 +173,9 @@ class JobBoard:
             if not self._workers[slot].alive:
                 self._workers[slot] = self._start_worker()
             try:
-                result = self._workers[slot].run(task.job, self._wanted(task))
+                result, size = self._workers[slot].run(task.job, self._wanted(task))
                 if not task.job.private:
-                    self.store.put(task.key, result)
+                    self.store.put(task.key, result, size)
                 task.result, task.state = result, "done"
             except Cancelled as cancelled:
                 task.error, task.state = cancelled, "failed"

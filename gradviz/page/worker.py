@@ -15,9 +15,9 @@ A worker runs one job at a time and talks to the board over its pipe:
                       None                       stop
     worker -> board   ("progress", fraction)     from the job's progress reports
                       ("read", index, offset, n) the job reads its Stream argument `index`
-                      ("done", result, retire)   the result; retire: this process is too large, start another
-                      ("failed", Failure, retire)
-                      ("cancelled", retire)
+                      ("done", result, size)     the result and its size in bytes (gradviz.page.store.nbytes)
+                      then retire                this process is too large now: start another
+                      ("failed", Failure) or ("cancelled",), then retire
 
 The board answers each read with a chunk or with the cancel, and sends at most one cancel per job, so a job
 that reads is stopped at its next read as well as at its next progress report.
@@ -39,6 +39,7 @@ from typing import Callable
 
 from gradviz.page.heap import release_memory
 from gradviz.page.jobs import Job, Stream
+from gradviz.page.store import nbytes
 
 CHUNK_BYTES = 2**20     # a Stream travels in pieces of at most this size
 RETIRE_BYTES = 400 * 2**20  # a worker larger than this after a job (and after handing its heap back) is replaced
@@ -168,7 +169,8 @@ def _run(job: Job, link: _Link):
     args = tuple(io.BufferedReader(Incoming(link, index, arg.size), CHUNK_BYTES) if isinstance(arg, Stream) else arg
                  for index, arg in enumerate(job.args))
     try:
-        return "done", replace(job, args=args)(progress=link.report)
+        result = replace(job, args=args)(progress=link.report)
+        return "done", result, nbytes(result)
     except Cancelled:
         return ("cancelled",)
     except Exception as error:  # a job's failure is shown on its section, never raised out of the worker
@@ -243,10 +245,11 @@ class Worker:
         self.conn.send((initializer, initargs))
         self._seq = 0
 
-    def run(self, job: Job, wanted: Callable[[float], bool]):
-        """The job's result, computed in the process. wanted(fraction) is told the progress and answers whether
-        anyone still wants the result; when not, the job is cancelled. Raises the job's exception, Cancelled, or
-        WorkerLost (after which this worker is dead)."""
+    def run(self, job: Job, wanted: Callable[[float], bool]) -> tuple:
+        """(the job's result, its size in bytes), computed in the process (the size too, so the server does not
+        walk the result). wanted(fraction) is told the progress and answers whether anyone still wants the result;
+        when not, the job is cancelled. Raises the job's exception, Cancelled, or WorkerLost (after which this
+        worker is dead)."""
         self._seq += 1
         seq = self._seq
         streams = {index: arg for index, arg in enumerate(job.args) if isinstance(arg, Stream)}
@@ -290,7 +293,7 @@ class Worker:
         if retire:
             self.stop()
         if kind == "done":
-            return rest[0]
+            return tuple(rest)
         if kind == "cancelled":
             raise Cancelled()
         raise rest[0].error()
