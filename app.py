@@ -25,6 +25,7 @@ from gradviz.page.settings import (DEFAULTS, SETTINGS, SWITCHES, TABLE, encode_u
                                    switch_acts, view_key)
 from gradviz.page.state import PageState
 from gradviz.page.store import ByteStore
+from gradviz.page.uploads import upload_limit_mb
 from gradviz.page.views import prepare
 
 # Measured bytes (arrays and frames); the process holds about 1.8× that (allocator slack, Python objects),
@@ -303,7 +304,12 @@ def your_run(state: PageState, words: Words) -> bool:
     """The upload of section 6, read for this session only (never the shared stores, never the disk);
     True when an upload was drawn, so the shipped example is not."""
     draw_all(run_section.head(words))
-    upload = st.file_uploader(words("run.upload"), type=["csv", "txt"], key="upload", help=words("run.upload.help"))
+    usual = st.get_option("server.maxUploadSize")
+    limit = upload_limit_mb(usual)
+    if limit < usual:
+        st.warning(words("page.upload.disk", limit=limit, usual=usual))
+    upload = st.file_uploader(words("run.upload"), type=["csv", "txt"], key="upload", help=words("run.upload.help"),
+                              max_upload_size=limit)
     if upload is None:
         return False
     if st.session_state.get("upload_key") != (upload.file_id, words.lang):
