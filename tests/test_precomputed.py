@@ -1,5 +1,7 @@
 """The shipped results of the default view and its neighbours (gradviz/data/precomputed.pkl.gz): made by the
-current code, complete, and equal to a fresh computation."""
+current code, complete, and, in the numerical environment they were computed in, equal to a fresh computation
+bit for bit. Elsewhere (another numpy or BLAS build, other CPU kernels) they are not used: no tolerance would do,
+because the chaotic runs (an exploding RNN trained) turn last-bit differences into visible ones."""
 
 from __future__ import annotations
 
@@ -10,15 +12,17 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from gradviz.page.precomputed import load_precomputed, neighbour_jobs, neighbour_values
+import gradviz.page.precomputed as precomputed
+from gradviz.page.precomputed import (code_version, load_precomputed, neighbour_jobs, neighbour_values,
+                                      numerical_environment, shipped_payload)
 from gradviz.page.sections import SECTIONS
 from gradviz.page.state import PageState
 from gradviz.training.history import History
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return load_precomputed()
+def payload():
+    return shipped_payload()
 
 
 def equal(a, b) -> bool:
@@ -40,10 +44,11 @@ def equal(a, b) -> bool:
     return a == b
 
 
-def test_the_shipped_file_was_made_by_this_code_and_holds_every_neighbour_job(shipped):
+def test_the_shipped_file_was_made_by_this_code_and_holds_every_neighbour_job(payload):
     """A change to the engine, training or experiments needs `python scripts/precompute.py`."""
-    assert shipped, "gradviz/data/precomputed.pkl.gz is missing or stale: run python scripts/precompute.py"
-    assert set(neighbour_jobs()) == set(shipped)
+    assert payload.get("version") == code_version(), \
+        "gradviz/data/precomputed.pkl.gz is missing or stale: run python scripts/precompute.py"
+    assert set(neighbour_jobs()) == set(payload["results"])
 
 
 def test_there_are_six_neighbours_the_default_and_each_switch_alone_and_all_four():
@@ -52,8 +57,24 @@ def test_there_are_six_neighbours_the_default_and_each_switch_alone_and_all_four
     assert switches == [(), ("relu",), ("gating",), ("clip",), ("regularize",), ("relu", "gating", "clip", "regularize")]
 
 
+def test_results_are_used_only_in_the_numerical_environment_they_were_computed_in(monkeypatch):
+    here = numerical_environment()
+    assert here == numerical_environment() and here["numpy"] == np.__version__
+    results = {("a", "job"): 1.0}
+    for environment, used in [(here, True), ({**here, "numpy": "0.0.0"}, False), ({**here, "blas": []}, False),
+                              ({**here, "numpy kernels": "another CPU"}, False)]:
+        monkeypatch.setattr(precomputed, "shipped_payload",
+                            lambda: {"version": code_version(), "environment": environment, "results": results})
+        assert load_precomputed() == (results if used else {})
+
+
 @pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_the_default_views_results_equal_a_fresh_computation(shipped, section):
+def test_the_default_views_results_equal_a_fresh_computation_where_they_are_used(payload, section):
+    """Bit for bit in the environment the file was computed in; in any other, the page does not use them."""
+    if payload["environment"] != numerical_environment():
+        assert load_precomputed() == {}
+        return
+    shipped = load_precomputed()
     with threadpool_limits(1):
         for name, job in SECTIONS[section].jobs(PageState.of(neighbour_values()[0])).items():
             fresh = job()

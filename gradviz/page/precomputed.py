@@ -6,14 +6,23 @@ gradviz/data/precomputed.pkl.gz (a pickle of {job key: result}, versioned by the
 a test recomputes them to check they equal a fresh computation. Shipping beats a warm-up at server start
 here: Streamlit Community Cloud starts a sleeping app when its first visitor arrives, so a warm-up would run
 exactly when that visitor is waiting.
+
+The file also names the numerical environment it was computed in, and is used only there. The same code gives
+the same bits only on the same numpy, BLAS and CPU kernels: on another numpy build the last bits differ, and the
+chaotic runs amplify them into what a reader sees (numpy 2.5.5 / OpenBLAS 0.3.34 against 2.4.6 / 0.3.31: the
+exploding RNN's trained gradients differ by up to 85 decades, Nielsen's network's by a factor of 1.8). Elsewhere
+the page computes its results itself, as for any setting not shipped (the Dockerfile rebuilds the file for its
+image).
 """
 
 from __future__ import annotations
 
 import gzip
-import time
 import hashlib
+import json
+import platform
 import pickle
+import time
 from dataclasses import replace
 from importlib.resources import files
 
@@ -62,6 +71,23 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def numerical_environment() -> dict:
+    """What decides a computation's last bits besides the code: numpy's version and the CPU kernel each of its
+    functions dispatches to here, the BLAS library, its version and the kernel set it chose for this CPU, and the
+    C library (libm)."""
+    import numpy as np
+    from numpy.lib.introspect import opt_func_info
+    from threadpoolctl import threadpool_info
+
+    kernels = {name: {dtype: info["current"] for dtype, info in by_type.items()}
+               for name, by_type in opt_func_info().items()}
+    blas = sorted(f"{pool['internal_api']} {pool['version']} {pool.get('architecture')}"
+                  for pool in threadpool_info() if pool["user_api"] == "blas")
+    return {"machine": platform.machine(), "libc": " ".join(platform.libc_ver()), "numpy": np.__version__,
+            "numpy kernels": hashlib.sha256(json.dumps(kernels, sort_keys=True).encode()).hexdigest()[:16],
+            "blas": blas}
+
+
 def _shipped(result):
     """The result as the page uses it: a training record without its trained network (the page never draws
     it, and Nielsen's weights are most of the bytes)."""
@@ -80,16 +106,24 @@ def compute_all(progress=None) -> dict:
 
 
 def dump(results: dict) -> bytes:
-    return gzip.compress(pickle.dumps({"version": code_version(), "results": results}, protocol=5), mtime=0)
+    payload = {"version": code_version(), "environment": numerical_environment(), "results": results}
+    return gzip.compress(pickle.dumps(payload, protocol=5), mtime=0)
 
 
-def load_precomputed() -> dict:
-    """The shipped results, or nothing if the file is missing, damaged or from other code."""
+def shipped_payload() -> dict:
+    """The shipped file as written ({"version", "environment", "results"}), or {} if it is missing or damaged."""
     try:
         payload = pickle.loads(gzip.decompress(files("gradviz").joinpath("data", FILE_NAME).read_bytes()))
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
         return {}
-    if not isinstance(payload, dict) or payload.get("version") != code_version():
+    return payload if isinstance(payload, dict) else {}
+
+
+def load_precomputed() -> dict:
+    """The shipped results, or nothing if the file is missing, damaged, from other code or from another numerical
+    environment."""
+    payload = shipped_payload()
+    if payload.get("version") != code_version() or payload.get("environment") != numerical_environment():
         return {}
     return payload["results"]
 
