@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_info
 
-from gradviz.page.jobboard import Cancelled, JobBoard, Task, WorkerLost
+from gradviz.page.jobboard import Cancelled, JobBoard, Task, WorkerLost, available_cores, default_workers
 from gradviz.page.jobs import Job, Stream
 from gradviz.page.store import ByteStore
 
@@ -349,3 +349,18 @@ def test_closing_a_board_ends_its_worker_processes(folder):
     board.close()
     for pid in pids:
         wait_until(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+
+
+def test_the_worker_count_follows_the_setting_else_the_cores_a_container_may_use(tmp_path):
+    cpu_max, cores = tmp_path / "cpu.max", len(os.sched_getaffinity(0))
+    assert available_cores(cpu_max) == cores  # no cgroup v2 file: the CPU affinity
+    for quota, expected in [("max 100000", cores), ("100000 100000", 1), ("50000 100000", 1),
+                            ("150000 100000", min(cores, 2)), ("300000 100000", min(cores, 3)), ("garbage", cores)]:
+        cpu_max.write_text(quota + "\n")
+        assert available_cores(cpu_max) == expected, quota
+    cpu_max.write_text("100000 100000\n")
+    assert default_workers({}, cpu_max) == 1  # one core: the server's, and still one worker
+    assert default_workers({"GRADVIZ_WORKERS": "3"}, cpu_max) == 3
+    assert default_workers({"GRADVIZ_WORKERS": "0"}, cpu_max) == default_workers({"GRADVIZ_WORKERS": "x"}, cpu_max) == 1
+    cpu_max.write_text("max 100000\n")
+    assert default_workers({}, cpu_max) == max(1, cores - 1)
