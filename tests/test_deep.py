@@ -9,7 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import gradviz
 from gradviz.engine.initializations import SCHEMES, initial_weights, initialize, semi_orthogonal
+from gradviz.engine.layers import Dense, PreActivation, Residual
+from gradviz.engine.normalization import BatchNorm, LayerNorm
 from gradviz.experiments.deep import PAPERS, DeepConfig, deep_profile, digit_batch, mean_field_profile
 
 SMALL = dict(width=128, seeds=3, batch=128)  # the papers' settings, narrower and on fewer digits, to stay fast
@@ -87,10 +90,89 @@ def test_profile_is_deterministic_and_reports_progress():
 
 @pytest.mark.parametrize("field, value", [
     ("depth", 0), ("depth", 101), ("depth", 2.0), ("width", 513), ("activation", "softplus"), ("scheme", "lecun"),
-    ("seeds", 0), ("batch", 1001), ("gain", 0.0)])
+    ("seeds", 0), ("batch", 1001), ("gain", 0.0), ("residual", 1), ("norm", "group"), ("branch_scaling", "yes")])
 def test_bad_config_raises_value_error(field, value):
     with pytest.raises(ValueError, match=field):
         DeepConfig(**{field: value})
+
+
+# --- skip connections and normalization: the backward signal per layer at initialization -----------------------------
+
+# The issue's setting: 50 hidden ReLU layers of width 256 on 128 digits, He init; the factor is the median over the
+# middle third of the layers and over the seeds of ‖∂c/∂a_l‖ / ‖∂c/∂a_{l+1}‖.
+ACCEPTANCE = dict(depth=50, width=256, batch=128, seeds=3, activation="relu", scheme="he")
+REMEDIES = {
+    "none": (dict(), 1.0),
+    "skip": (dict(residual=True), math.sqrt(2.0)),                                   # √(1 + σ_w²/2), σ_w² = 2
+    "skip, branch / √L": (dict(residual=True, branch_scaling=True), math.sqrt(1.0 + 1.0 / 49)),  # 49 blocks
+    "batch norm": (dict(norm="batch"), math.sqrt(math.pi / (math.pi - 1.0))),         # Yang et al. 2019: 1.211
+    "layer norm": (dict(norm="layer"), 1.0),
+}
+
+
+@pytest.fixture(scope="module")
+def remedy_profiles():
+    return {name: deep_profile(DeepConfig(**ACCEPTANCE, **kw)) for name, (kw, _) in REMEDIES.items()}
+
+
+@pytest.mark.parametrize("name", REMEDIES)
+def test_measured_signal_factor_per_layer_is_the_theory(remedy_profiles, name):
+    """√2 per residual block (an explosion at initialization), √(1 + 1/L) with the branch scaled by 1/√L (Fixup,
+    SkipInit), 1.211 per batch-normalized layer (batch norm makes gradients explode), 1 with layer norm or none."""
+    profile, expected = remedy_profiles[name], REMEDIES[name][1]
+    assert profile.signal_factor() == pytest.approx(expected, rel=0.04)
+    middle = profile.theory_signal_factor[ACCEPTANCE["depth"] // 3:2 * ACCEPTANCE["depth"] // 3]
+    np.testing.assert_allclose(middle, expected, rtol=1e-6 if name != "none" else 0.02)
+
+
+def test_pre_layer_norm_blocks_grow_only_polynomially():
+    """h + W relu(LN(h)): the residual stream's variance grows by one unit a block, so the factor is
+    √(1 + 1/q_l) → 1 (≈ 1.02 in the middle of 50 blocks), measured and predicted."""
+    profile = deep_profile(DeepConfig(**{**ACCEPTANCE, "seeds": 2}, residual=True, norm="layer"))
+    theory = profile.theory_signal_factor
+    assert np.all(np.diff(theory) < 0) and 1.0 < theory[-1] < theory[0]
+    assert float(np.median(theory[16:33])) == pytest.approx(1.02, abs=0.005)
+    assert profile.signal_factor() == pytest.approx(float(np.median(theory[16:33])), rel=0.04)
+
+
+def test_batch_norm_profiles_record_the_weights_gradient(remedy_profiles):
+    """The bias right before batch norm has a gradient of exactly 0: the profile records ‖∂C/∂W_l‖ instead and
+    says so, rather than a network that looks dead."""
+    profile = remedy_profiles["batch norm"]
+    assert profile.config.speed == "weight" and remedy_profiles["layer norm"].config.speed == "bias"
+    assert np.isfinite(profile.log10_grad).all()
+    assert np.isnan(profile.theory_log10_grad).all() and np.isnan(profile.theory_spread).all()
+
+
+# --- the library's network builder ------------------------------------------------------------------------------
+
+
+def test_initialize_builds_skip_connections_and_normalization_from_the_same_draws():
+    plain = initialize([5, 4, 4, 4, 3], "he", seed=3, activation="relu")
+    for residual, norm, kind in ((True, None, PreActivation), ("pre", "layer", PreActivation), ("post", "batch", Dense)):
+        net = gradviz.initialize([5, 4, 4, 4, 3], "he", seed=3, activation="relu", residual=residual, norm=norm,
+                                 branch_scale=0.5)
+        for w, v in zip(plain.weights, net.weights, strict=True):
+            np.testing.assert_array_equal(w, v)
+        first, *blocks, last = net.layers
+        assert isinstance(first, Dense) and isinstance(last, Dense) and last.norm is None
+        assert all(isinstance(block, Residual) and isinstance(block.branch, kind) and block.scale == 0.5
+                   for block in blocks)
+        expected = {None: type(None), "layer": LayerNorm, "batch": BatchNorm}[norm]
+        assert isinstance(first.norm, expected) and all(isinstance(block.norm, expected) for block in blocks)
+    x = np.random.default_rng(0).standard_normal((6, 5))
+    g = gradviz.backprop(gradviz.initialize([5, 4, 4, 3], "he", norm="batch", activation="relu"), x, np.zeros((6, 3)))
+    assert g.log10_signal_norms.shape == (4,) and not g.nabla_b[0].any() and g.nabla_w[0].any()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(residual="sideways"), "residual"), (dict(residual=1), "residual"), (dict(norm="group"), "norm"),
+    (dict(norm=True), "norm"), (dict(branch_scale=0.0), "branch_scale"), (dict(branch_scale=math.inf), "branch_scale"),
+    (dict(residual=True, forget_bias=1.0), "forget_bias"), (dict(sizes=[4, 1, 1, 3], norm="layer"), "one neuron"),
+])
+def test_bad_network_options_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gradviz.initialize(**{"sizes": [4, 3, 3, 2], "scheme": "he", **kwargs})
 
 
 # --- initialization schemes ------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gradviz import Gate, Network, backprop, exploding_chain, forward, forward_trace, vanishing_chain
+from gradviz.engine.backprop import chain_backprop, gradients_of
 from gradviz.datasets import mnist_1k
 from gradviz.engine.activations import sigmoid_prime
 from gradviz.engine.scaled import Scaled
@@ -31,9 +32,10 @@ EPS = np.finfo(float).eps
 BOTH_PATHS = pytest.mark.parametrize("path", ["kernel", "loop"])
 
 
-def on_path(net: Network, path: str) -> Network:
-    """The network as backprop's width-1 chain kernel sees it, or the same layers through the general loop."""
-    return net.layer_stack() if path == "loop" else net
+def backprop_on(path: str, net: Network, x, y, cost="quadratic"):
+    """backprop through the width-1 chain kernel ("kernel", where the network is a width-1 stack) or through the
+    general layer loop ("loop") for the same network."""
+    return gradients_of(net, x, y, cost, kernel=path == "kernel")
 
 
 def bias_values(g) -> list[float]:
@@ -47,7 +49,7 @@ def bias_values(g) -> list[float]:
 
 def test_exploding_chain_puts_every_z_at_zero_and_every_factor_at_25():
     net, x = exploding_chain(4)
-    assert net.chain is not None  # stored as vectors, so backprop takes the chain kernel
+    assert net.chain_runs is not None  # a width-1 stack: backprop takes the chain kernel
     np.testing.assert_array_equal(x, [[1.0]])
     trace = forward_trace(net, x)
     assert len(trace) == 4
@@ -62,7 +64,7 @@ def test_exploding_chain_puts_every_z_at_zero_and_every_factor_at_25():
 @BOTH_PATHS
 def test_exploding_chain_depth_4_gradients_exactly(path):
     net, x = exploding_chain(4)
-    g = backprop(on_path(net, path), x, np.zeros((1, 1)))
+    g = backprop_on(path, net, x, np.zeros((1, 1)))
     dC_da4 = forward(net, x)[0, 0] - 0.0  # quadratic cost, one row
     assert dC_da4 == 0.5
     b = bias_values(g)
@@ -82,7 +84,7 @@ def test_exploding_ratio_is_25_to_the_depth_minus_1_exactly(path):
     mismatches = []
     for depth in range(1, 13):
         net, x = exploding_chain(depth)
-        b = backprop(on_path(net, path), x, np.zeros((1, 1))).nabla_b
+        b = backprop_on(path, net, x, np.zeros((1, 1))).nabla_b
         ratio = b[0][0] / b[-1][0]
         if ratio != 25.0 ** (depth - 1) or b[-1][0] != 0.125:
             mismatches.append((depth, b[0][0], b[-1][0], ratio, 25.0 ** (depth - 1)))
@@ -97,7 +99,7 @@ def test_exploding_chain_is_the_float_product_bit_for_bit_at_any_depth(depth, pa
     backprop takes it, bit for bit, also where float64's range ends (0.125·25^299 ≈ 10^417): the mantissas are
     rescaled by powers of two only, which never changes a rounding."""
     net, x = exploding_chain(depth)
-    g = backprop(on_path(net, path), x, np.zeros((1, 1)))
+    g = backprop_on(path, net, x, np.zeros((1, 1)))
     for j in sorted({1, 2, depth // 2, depth - 1, depth} - {0}):
         m, e = float_product_without_range([0.125] + [100.0, 0.25] * (depth - j))
         s = g.scaled[2 * (j - 1) + 1]
@@ -111,7 +113,7 @@ def test_exploding_chain_is_the_float_product_bit_for_bit_at_any_depth(depth, pa
 
 def test_kernel_and_loop_agree_bit_for_bit_on_the_exploding_chain():
     net, x = exploding_chain(1000)
-    kernel, loop = backprop(net, x, np.zeros((1, 1))), backprop(net.layer_stack(), x, np.zeros((1, 1)))
+    kernel, loop = backprop(net, x, np.zeros((1, 1))), backprop_on("loop", net, x, np.zeros((1, 1)))
     assert kernel.names == loop.names
     for p, q in zip(kernel.scaled, loop.scaled, strict=True):
         assert exact(p.mantissa.item(), np.asarray(p.exponent).item()) == exact(q.mantissa.item(),
@@ -125,7 +127,7 @@ def test_two_parallel_exploding_chains_match_exactly():
     # W_j = 100·I (width 2), b_j = −100·a_{j−1}: two independent copies of the exploding chain, on the general
     # loop (width 2). Each unit's gradient is the width-1 chain's, ¼·25^(4−j)·½, every one a float64.
     net = Network([100.0 * np.eye(2)] * 4, [np.full(2, -100.0)] + [np.full(2, -50.0)] * 3, "sigmoid")
-    assert net.chain is None
+    assert net.chain_runs is None
     g = backprop(net, np.ones((1, 2)), np.zeros((1, 2)))
     np.testing.assert_array_equal(np.array(g.nabla_b), [[1953.125] * 2, [78.125] * 2, [3.125] * 2, [0.125] * 2])
 
@@ -323,9 +325,8 @@ def _assert_log10_close(got, expected, tol, what):
 @pytest.mark.parametrize("arch, activation, cost, gated, batch", CASES)
 def test_gradients_of_random_networks(arch, activation, cost, gated, batch):
     net, x, y = make_case(arch, activation, cost, gated, batch)
-    # width-1 chains without a sigmoid output take the chain kernel; the rest the layer loop
-    assert (net.chain is not None) == (ARCHS[arch] in ([1] * 6, [1] * 9, ("rnn", 1, 1), ("rnn", 1, 8))
-                                       and (cost == "quadratic" or activation == "sigmoid"))
+    # width-1 stacks take the chain kernel; the rest the layer loop
+    assert (net.chain_runs is not None) == (ARCHS[arch] in ([1] * 6, [1] * 9, ("rnn", 1, 1), ("rnn", 1, 8)))
     g = backprop(net, x, y, cost)
     steps = steps_of(net)
     assert net.depth == len(steps)
@@ -394,7 +395,7 @@ def test_case_list_covers_the_brief():
 
 
 # =========================================================================================
-# 4. The width-1 chain kernel against the general loop (net.layer_stack())
+# 4. The width-1 chain kernel against the general loop (gradients_of(…, kernel=False))
 # =========================================================================================
 
 
@@ -414,10 +415,9 @@ def test_chain_kernel_agrees_with_the_layer_loop(activation, gated, unroll):
     for depth in (1, 2, 3, 7, 12):
         for rows in (1, 3):
             net = _random_chain(rng, depth, activation, gated, unroll)
-            stack = net.layer_stack()
-            assert net.chain is not None and stack.chain is None and stack.depth == net.depth
+            assert net.chain_runs is not None
             x, y = rng.standard_normal((rows, 1)), rng.standard_normal((rows, 1))
-            kernel, loop = backprop(net, x, y), backprop(stack, x, y)
+            kernel, loop = backprop(net, x, y), backprop_on("loop", net, x, y)
             assert kernel.names == loop.names
             for p, q in zip(kernel.params, loop.params, strict=True):
                 np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-300)
@@ -425,16 +425,17 @@ def test_chain_kernel_agrees_with_the_layer_loop(activation, gated, unroll):
                 _assert_log10_close(getattr(kernel, field), getattr(loop, field), 1e-12, field)
             assert kernel.cost == pytest.approx(loop.cost, rel=1e-14)
             # the kernel's forward pass runs on Python floats (math.exp may differ from numpy's by one ulp)
-            for mine, theirs in zip(forward_trace(net, x), forward_trace(stack, x), strict=True):
-                np.testing.assert_allclose(mine.a, theirs.a, rtol=1e-13, atol=1e-300)
-                np.testing.assert_allclose(mine.z, theirs.z, rtol=1e-13, atol=1e-14)
+            mine = chain_backprop(net, x, y).quantities
+            theirs = forward_trace(net, x)
+            np.testing.assert_allclose(mine["a"], np.array([c.a[:, 0] for c in theirs]), rtol=1e-13, atol=1e-300)
+            np.testing.assert_allclose(mine["z"], np.array([c.z[:, 0] for c in theirs]), rtol=1e-13, atol=1e-14)
 
 
 def test_chain_kernel_with_a_cross_entropy_output_agrees_with_the_loop():
     rng = np.random.default_rng(4)
     net = _random_chain(rng, 9, "sigmoid", False, False)
     x, y = rng.standard_normal((3, 1)), rng.uniform(0, 1, (3, 1))
-    kernel, loop = backprop(net, x, y, "cross_entropy"), backprop(net.layer_stack(), x, y, "cross_entropy")
+    kernel, loop = backprop(net, x, y, "cross_entropy"), backprop_on("loop", net, x, y, "cross_entropy")
     for p, q in zip(kernel.params, loop.params, strict=True):
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=0)
     np.testing.assert_allclose(kernel.log10_activation_grad_norms, loop.log10_activation_grad_norms, rtol=1e-13)
@@ -447,7 +448,7 @@ def test_deep_chain_kernel_agrees_with_the_loop_across_rows(activation, forget_b
     """1,500 layers, 3 rows whose gradients differ by hundreds of decades (each row keeps its own exponent)."""
     net, _ = vanishing_chain(1500, seed=5, activation=activation, forget_bias=forget_bias)
     x, y = np.array([[-1.0], [0.3], [2.0]]), np.array([[0.2], [-0.4], [0.9]])
-    kernel, loop = backprop(net, x, y), backprop(net.layer_stack(), x, y)
+    kernel, loop = backprop(net, x, y), backprop_on("loop", net, x, y)
     for field in ("log10_bias_norms", "log10_weight_norms", "log10_activation_grad_norms"):
         _assert_log10_close(getattr(kernel, field), getattr(loop, field), 1e-9, field)
     for p, q in zip(kernel.scaled[:8], loop.scaled[:8]):
@@ -459,8 +460,8 @@ def test_deep_chain_kernel_agrees_with_the_loop_across_rows(activation, forget_b
 # 5. Depth 10,000, saturation, NaN, no warnings
 # =========================================================================================
 
-# The kernel takes the chains at the page's largest depth; the general loop (net.layer_stack()) the same
-# chains at a smaller depth, since it is slower.
+# The kernel takes the chains at the page's largest depth; the general loop the same chains at a smaller depth,
+# since it is slower.
 DEEP = {"kernel": 10_000, "loop": 3_000}
 
 
@@ -473,15 +474,13 @@ def _decimal_log10(value) -> Decimal:
 @pytest.fixture(scope="module", params=["kernel", "loop"])
 def exploding_deep(request):
     net, x = exploding_chain(DEEP[request.param])
-    net = on_path(net, request.param)
-    return net, x, forward_trace(net, x), backprop(net, x, np.zeros((1, 1)))
+    return net, x, forward_trace(net, x), backprop_on(request.param, net, x, np.zeros((1, 1)))
 
 
 @pytest.fixture(scope="module", params=["kernel", "loop"])
 def vanishing_deep(request):
     net, x = vanishing_chain(DEEP[request.param], seed=0)
-    net = on_path(net, request.param)
-    return net, x, forward_trace(net, x), backprop(net, x, np.zeros((1, 1)))
+    return net, x, forward_trace(net, x), backprop_on(request.param, net, x, np.zeros((1, 1)))
 
 
 def test_exploding_deep_log10_magnitudes(exploding_deep):
@@ -604,9 +603,8 @@ def _saturated_chain(z1):
 @pytest.mark.parametrize("z1", [40.0, 100.0, 1000.0, -40.0, -1000.0])
 def test_saturated_neuron_keeps_its_true_log_magnitude(z1, path):
     net, x = _saturated_chain(z1)
-    net = on_path(net, path)
     y = np.zeros((1, 1))
-    g = backprop(net, x, y)
+    g = backprop_on(path, net, x, y)
     # my own forward pass
     a1 = 1.0 / (1.0 + math.exp(-z1)) if z1 >= 0 else math.exp(z1) / (1.0 + math.exp(z1))
     z2 = a1 - 1.0
@@ -644,9 +642,8 @@ def test_saturated_slopes_neither_overflow_nor_underflow(path):
     depth, z = 60, 1000.0
     # a_0 = 1, then a_j = σ(1000) = 1.0 in float64; w_j = 1, b_j = z − a_{j−1}
     net = Network([[[1.0]]] * depth, [[z - 1.0]] * depth, "sigmoid")
-    net = on_path(net, path)
     with np.errstate(over="raise", under="raise", invalid="raise", divide="raise"):
-        g = backprop(net, [[1.0]], [[0.0]])
+        g = backprop_on(path, net, [[1.0]], [[0.0]])
     log10_slope = float(decimal_sigmoid_prime(1000).log10())
     expected = np.log10(1.0) + log10_slope * np.arange(depth, 0, -1)  # a_L − y = σ(1000) − 0 = 1
     np.testing.assert_allclose(g.log10_bias_norms, expected, rtol=1e-13)
@@ -690,12 +687,12 @@ def test_chain_with_a_subnormal_intermediate_gradient(path):
         for w in ws:
             biases.append([-w * a])
             a = 0.5
-        net = on_path(Network([[[w]] for w in ws], biases, "sigmoid"), path)
+        net = Network([[[w]] for w in ws], biases, "sigmoid")
         assert all(layer.z[0, 0] == 0.0 for layer in forward_trace(net, [[1.0]]))
         truth = Fraction(1, 2) * Fraction(1, 4)  # ∂C/∂a_5 · σ'(z_1)
         for w in ws[1:]:
             truth *= Fraction(w) / 4
-        g = backprop(net, [[1.0]], [[0.0]])
+        g = backprop_on(path, net, [[1.0]], [[0.0]])
         assert math.isclose(g.nabla_b[0][0], float(truth), rel_tol=1e-12), (ws, g.nabla_b[0][0], float(truth))
         log10_truth = math.log10(truth.numerator) - math.log10(truth.denominator)
         assert math.isclose(g.log10_bias_norms[0], log10_truth, rel_tol=1e-14), (ws, g.log10_bias_norms[0])
@@ -717,8 +714,8 @@ def test_backprop_raises_no_floating_point_errors_on_extreme_networks():
     ]
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         for net, x, y, cost in cases:
-            for candidate in (net, net.layer_stack()):
-                g = backprop(candidate, x, y, cost)
+            for path in ("kernel", "loop"):
+                g = backprop_on(path, net, x, y, cost)
                 for arr in (*g.params, *g.nabla_w, *g.nabla_b, g.log10_bias_norms, g.log10_weight_norms,
                             g.log10_activation_grad_norms):
                     assert not np.isnan(arr).any()
@@ -743,7 +740,7 @@ def test_dead_relu_network_gives_zero_gradients_and_minus_inf_logs():
 @BOTH_PATHS
 def test_exact_fit_gives_zero_gradients(path):
     net, x = exploding_chain(5)
-    g = backprop(on_path(net, path), x, [[0.5]])  # a_L = 1/2 exactly
+    g = backprop_on(path, net, x, [[0.5]])  # a_L = 1/2 exactly
     assert g.cost == 0.0
     for p in g.params:
         assert np.array_equal(p, np.zeros_like(p))
@@ -777,10 +774,11 @@ def test_nan_parameters_propagate_to_the_log_norms_without_an_exception(where):
 def test_a_chain_with_a_nan_weight_stays_nan_downstream(activation, path):
     """The chain kernel's forward pass runs on Python floats: a NaN must not come back finite there either
     (σ(NaN) is NaN, not 0), so a blown-up chain reports a NaN loss."""
-    net = on_path(Network.chain_of([1.0, np.nan, 2.0], [0.5, 0.0, 0.0], activation), path)
-    trace = forward_trace(net, [[1.0]])
-    assert np.isfinite(trace[0].a).all() and np.isnan(trace[1].a).all() and np.isnan(trace[2].a).all()
-    g = backprop(net, [[1.0]], [[0.0]])
+    net = Network.chain_of([1.0, np.nan, 2.0], [0.5, 0.0, 0.0], activation)
+    a = chain_backprop(net, [[1.0]], [[0.0]]).quantities["a"][:, 0] if path == "kernel" else \
+        np.array([c.a[0, 0] for c in forward_trace(net, [[1.0]])])
+    assert np.isfinite(a[0]) and np.isnan(a[1]) and np.isnan(a[2])
+    g = backprop_on(path, net, [[1.0]], [[0.0]])
     assert math.isnan(g.cost) and math.isnan(g.ln_norm)
 
 
@@ -832,21 +830,25 @@ def test_with_parameters_round_trip():
     assert np.array_equal(moved.gates[1].bi, net.gates[1].bi + 1.0)
 
 
-def test_a_chain_and_its_layer_stack_hold_the_same_parameters():
+def test_a_network_holds_its_parameters_in_one_read_only_vector():
+    """Every layer's arrays are views of net.theta, in the order of named_parameters(); a chain is a stack of
+    width-1 layers like any other network."""
     net, _ = vanishing_chain(6, seed=2, forget_bias=1.5)
-    stack = net.layer_stack()
-    assert net.sizes == stack.sizes == [1] * 7
-    for (name, p), (other, q) in zip(net.named_parameters(), stack.named_parameters(), strict=True):
-        assert name == other and np.array_equal(p, q)
-    # blocks: a chain's are vectors over its layers, a stack's one array per layer and parameter
-    assert [name for name, _ in net.blocks()] == ["w", "b", "wf", "bf", "wi", "bi"]
-    assert all(v.shape == (6,) for _, v in net.blocks())
-    assert len(stack.blocks()) == 6 * 6
-    rebuilt = net.with_blocks([v * 2.0 for _, v in net.blocks()])
-    np.testing.assert_array_equal(rebuilt.chain.w, 2.0 * net.chain.w)
-    assert rebuilt.chain is not None and rebuilt.depth == 6
+    assert net.sizes == [1] * 7 and len(net.layers) == 6
+    assert [name for name, _ in net.named_parameters()] == ["w", "b", "wf", "bf", "wi", "bi"] * 6
+    np.testing.assert_array_equal(net.theta, np.concatenate([p.ravel() for p in net.parameters()]))
+    assert all(np.shares_memory(p, net.theta) for p in net.parameters())
     with pytest.raises(ValueError):  # parameters are read-only: a network is a value
-        net.chain.w[0] = 1.0
+        net.theta[0] = 1.0
+    with pytest.raises(ValueError):
+        net.weights[0][0, 0] = 1.0
+    work = net.copy(writeable=True)
+    work.theta[0] = 5.0
+    assert work.weights[0][0, 0] == 5.0 and net.weights[0][0, 0] != 5.0
+    moved = net.with_parameters([p * 2.0 for p in net.parameters()])
+    np.testing.assert_array_equal(moved.theta, 2.0 * net.theta)
+    with pytest.raises(ValueError, match="shapes"):
+        net.with_parameters(net.parameters()[:-1])
 
 
 def test_invalid_costs_and_outputs_are_value_errors():
@@ -860,6 +862,8 @@ def test_invalid_costs_and_outputs_are_value_errors():
         backprop(Network([w], [b], "sigmoid", (Gate.constant(2, 1.0),)), x, y, "cross_entropy")
     with pytest.raises(ValueError, match="sigmoid"):
         backprop(Network.chain_of([1.0, 2.0], [0.0, 0.0], "tanh"), [[1.0]], [[0.5]], "cross_entropy")
+    with pytest.raises(ValueError, match="sigmoid"):
+        backprop(Network.chain_of([1.0, 2.0], [0.0, 0.0], "sigmoid", skip=1.0), [[1.0]], [[0.5]], "cross_entropy")
     with pytest.raises(ValueError, match="unroll"):
         Network([w, w], [b, b], "sigmoid", unroll=3)
     with pytest.raises(ValueError, match="gates"):

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from gradviz import (L1, L2, ChainConfig, ClipNorm, ClipValue, Gate, Network, Remedies, Training, analyze_chain,
                      backprop, exploding_chain, forward, train, vanishing_chain)
+from gradviz.engine.backprop import gradients_of
 from gradviz.experiments.chain import CASES, train_chain
 from gradviz.training.diagnostics import VERDICTS, check_symptoms
 
@@ -331,8 +332,7 @@ def test_a_slope_far_below_any_scale_is_an_exact_zero_not_a_wrapped_exponent(pat
     e^-1e12 is still carried exactly."""
     for z, expected in ((1e200, -math.inf), (1e12, -1e12 / math.log(10) + math.log10(0.5 * 1.0))):
         net = Network.chain_of([z, 1.0], [0.0, -1.0])  # a_1 = σ(z) = 1, z_2 = 0, a_2 = ½: ∂C/∂a_2 = ½, σ'(0) = ¼
-        net = net.layer_stack() if path == "loop" else net
-        g = backprop(net, [[1.0]], [[0.0]])
+        g = gradients_of(net, [[1.0]], [[0.0]], kernel=path == "kernel")
         want = expected + math.log10(0.25) if math.isfinite(expected) else expected
         assert g.log10_bias_norms[0] == pytest.approx(want, rel=1e-14), z
 
@@ -352,14 +352,14 @@ def test_backprop_norm_of_a_finite_gradient_is_finite():
 
 
 def test_a_partly_gated_chain_gives_no_gate_gradient_to_its_plain_layers():
-    """A width-1 chain gated in some layers only (stored as vectors with zeros where a layer has no gates):
-    the plain layers' entries of the gate vectors get no gradient, so training's global norm (and clipping)
-    counts only real parameters. It counted σ'(0)-weighted phantom terms before."""
+    """A width-1 chain gated in some layers only: the plain layers have no gate parameters at all (so training's
+    global norm and clipping count only real parameters; an older chain stored zeros there and gave them
+    σ'(0)-weighted phantom gradients), and the kernel, running it as runs of one kind of layer, agrees with the loop."""
     gates = (Gate.constant(1, 1.0), None, Gate.constant(1, -1.0))
     net = Network([[[0.5]], [[2.0]], [[-1.5]]], [[0.1], [0.2], [0.3]], "tanh", gates)
     g = backprop(net, [[0.7]], [[0.2]])
-    stack = backprop(net.layer_stack(), [[0.7]], [[0.2]])
+    stack = gradients_of(net, [[0.7]], [[0.2]], kernel=False)
     assert g.ln_norm == pytest.approx(stack.ln_norm, rel=1e-13)
-    for name, block in zip(g.block_names, g.blocks):
-        if name in ("wf", "bf", "wi", "bi"):
-            assert block.value[1] == 0.0, name
+    assert [name for name in g.names if name in ("wf", "bf", "wi", "bi")] == ["wf", "bf", "wi", "bi"] * 2
+    for p, q in zip(g.params, stack.params, strict=True):
+        np.testing.assert_allclose(p, q, rtol=1e-13)

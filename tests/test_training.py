@@ -15,7 +15,7 @@ import gradviz
 from gradviz import (L1, L2, ChainConfig, ClipNorm, ClipValue, Gate, History, Network, Remedies, Training, backprop,
                      train)
 from gradviz.datasets import mnist_1k
-from gradviz.engine.scaled import Scaled, ln_global_norm
+from gradviz.engine.scaled import Scaled, ln_global_norm, ln_norm
 from gradviz.experiments.chain import train_chain
 from gradviz.training.history import MAX_RECORDED_LAYERS, recorded_layers
 from gradviz.training.remedies import NORM_EPS, NoClip
@@ -56,7 +56,7 @@ def gated_problem(seed: int = 2, rows: int = 5):
 
 
 def chain_problem(seed: int = 3, rows: int = 1, gated: bool = True):
-    """A width-1 chain of 6 layers (stored as vectors: training updates its blocks), gated unless asked not to
+    """A width-1 chain of 6 layers (backprop takes the chain kernel), gated unless asked not to
     (cross-entropy needs a plain sigmoid output)."""
     rng = np.random.default_rng(seed)
     net = Network.chain_of(rng.standard_normal(6), rng.standard_normal(6), "sigmoid",
@@ -91,7 +91,7 @@ def test_one_full_batch_step_follows_the_update_rule_bit_for_bit(problem, cost, 
     for got, want in zip(history.network.parameters(), expected_step(net, grads, ETA, regularization, n=len(x)),
                          strict=True):
         np.testing.assert_array_equal(got, want)
-    assert (history.network.chain is None) == (net.chain is None)  # a chain stays a chain
+    assert (history.network.chain_runs is None) == (net.chain_runs is None)  # a chain stays a chain
 
 
 def test_biases_are_never_regularized_and_weights_are():
@@ -214,7 +214,14 @@ def _norm(arrays) -> float:
 
 
 def clip(grads: list[Scaled], remedy) -> tuple[list[np.ndarray], float]:
-    return remedy.apply(grads, ln_global_norm(grads))
+    """The rule applied to the arrays as one vector, the way training hands it a gradient (one exponent per entry
+    here), and its answer split back into the arrays."""
+    flat = Scaled(np.concatenate([g.mantissa.ravel() for g in grads]),
+                  np.concatenate([np.broadcast_to(np.asarray(g.exponent), g.mantissa.shape).ravel() for g in grads]))
+    assert ln_norm(flat) == pytest.approx(ln_global_norm(grads), rel=1e-14, nan_ok=True)
+    values, ln_applied = remedy.apply(flat, ln_norm(flat))
+    ends = np.cumsum([g.mantissa.size for g in grads])
+    return [v.reshape(g.mantissa.shape) for v, g in zip(np.split(values, ends[:-1]), grads)], ln_applied
 
 
 @settings(max_examples=60, deadline=None)
@@ -272,7 +279,7 @@ def test_clip_value_reports_the_true_norm_of_huge_entries():
 def test_clip_value_maps_infinities_to_plus_minus_c_and_keeps_nan():
     grads = [Scaled.of(np.array([np.inf, -np.inf, 0.5, -7.0])), Scaled(np.array([1.0, -1.0]), 5000),
              Scaled.of(np.array([np.nan]))]
-    (a, b, c), _ = ClipValue(2.0).apply(grads, math.nan)
+    (a, b, c), _ = clip(grads, ClipValue(2.0))
     np.testing.assert_array_equal(a, [2.0, -2.0, 0.5, -2.0])
     np.testing.assert_array_equal(b, [2.0, -2.0])
     assert np.isnan(c).all()
@@ -580,6 +587,7 @@ def test_public_api_exports_train_and_the_remedies():
     assert gradviz.train is train and gradviz.Training is Training
     for name in ("ClipNorm", "ClipValue", "L1", "L2", "Remedies", "History", "train", "Network", "backprop",
                  "ChainConfig", "analyze_chain", "vanishing_chain", "exploding_chain", "seed_vanishing",
-                 "seed_exploding"):
+                 "seed_exploding", "initialize", "Dense", "Gated", "PreActivation", "Residual", "LayerNorm", "BatchNorm",
+                 "Design", "REMEDIES", "applicable"):
         assert hasattr(gradviz, name), name
     assert gradviz.seed_exploding is gradviz.exploding_chain and gradviz.seed_vanishing is gradviz.vanishing_chain

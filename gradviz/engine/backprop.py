@@ -3,13 +3,16 @@
 For the rows of a batch (x, y) and C the mean cost over them (gradviz.engine.costs):
     forward     a_0 = x;  each layer l = 1..L computes its cache (z_l, a_l, …) from a_{l-1}
     output      δ_L from the cost (asked once)
-    backward    for l = L..1: (∂C/∂W_l, ∂C/∂b_l, …) and ∂C/∂a_{l-1} from the layer's backward pass;
-                δ_{l-1} from ∂C/∂a_{l-1} by the layer below; an unrolled layer sums its gradients over steps
+    backward    for l = L..1: the layer's gradients and ∂C/∂a_{l-1} from its backward pass; an unrolled layer sums
+                its gradients over its steps
 
-A chain of width-1 layers takes the same equations in another order: each layer's Jacobian is one number
-(gradviz.engine.layers' local_factor), and ∂C/∂a_l for every l is one running product over the layers,
-∂C/∂a_{l-1} = ∂a_l/∂a_{l-1} · ∂C/∂a_l, taken as a cumulative product of mantissas with the binary
-exponents summed apart (so 25^9999 is exact to rounding and 25 · 25 · 25 is 15625 exactly).
+A stack of width-1 layers takes the same equations in another order (chain kernel): each layer's Jacobian is one
+number, its local factor (gradviz.engine.layers: chain_locals), and ∂C/∂a_l for every l is one running product
+over the layers, ∂C/∂a_{l-1} = ∂a_l/∂a_{l-1} · ∂C/∂a_l, taken as a cumulative product of mantissas with the
+binary exponents summed apart (so 25^9999 is exact to rounding and 25 · 25 · 25 is 15625 exactly); each
+parameter's gradient is ∂C/∂a_l times its local derivative ∂a_l/∂θ_l. The forward pass it needs runs on Python
+floats, layer kind by layer kind (their scalar_run), since numpy's per-call cost on one-element arrays would be
+most of a 10,000-layer pass.
 """
 
 from __future__ import annotations
@@ -20,17 +23,17 @@ from functools import cached_property
 
 import numpy as np
 
-from gradviz.engine.activations import get_activation, sigmoid
 from gradviz.engine.checks import as_numbers
 from gradviz.engine.costs import get_cost
-from gradviz.engine.layers import Dense, DenseCache, Gate, Gated, GatedCache
-from gradviz.engine.network import Network
-from gradviz.engine.scaled import LOG10_2, Scaled, ln_global_norm, ln_norm_of_rows, normalized_rows
+from gradviz.engine.network import Layout, Network
+from gradviz.engine.scaled import (SHIFT_FLOOR, Scaled, ln_group_norms, ln_norm, ln_norm_of_rows, ln_segment_norms,
+                                   log10_magnitude, log_sum_squares, normalized_rows, pair)
 
 Array = np.ndarray
 LN10 = math.log(10.0)
 NO_NORMS = np.full(0, np.nan)  # per-layer norms a caller did not ask for (training's updates)
 PRODUCT_BLOCK = 512
+NO_EXPONENT = np.iinfo(np.int64).min
 
 
 def as_batch(values, width: int, name: str) -> Array:
@@ -65,27 +68,21 @@ def checked_inputs(net: Network, x, y, cost) -> tuple[Array, Array]:
 # --- forward -------------------------------------------------------------------------------------------
 
 
-def _layer_at(net: Network, layer: int):
-    return net.layers[net.param_index(layer)]
-
-
 def _forward_caches(net: Network, x: Array) -> list:
     caches = []
     a = x
-    for layer in range(net.depth):
-        cache = _layer_at(net, layer).forward(a)
+    for step in range(net.depth):
+        cache = net.layer_at(step).forward(a)
         caches.append(cache)
         a = cache.a
     return caches
 
 
 def forward_trace(net: Network, x) -> list:
-    """Every layer's cache for input x (batch, n_0): .z, .a (and .g, .f, .i, .zf, .zi on a gated layer).
-    An overflow is a value (inf or NaN), never an error."""
+    """Every layer's cache for input x (batch, n_0): .z, .a (and .g, .f, .i, .zf, .zi on a gated layer; .u, the
+    activation's input, on a normalized one). An overflow is a value (inf or NaN), never an error."""
     x = as_batch(x, check_network(net).sizes[0], "x")
     with np.errstate(all="ignore"):
-        if net.chain is not None:
-            return _chain_forward(net, x).caches()
         return _forward_caches(net, x)
 
 
@@ -101,45 +98,49 @@ def forward(net: Network, x) -> Array:
 class Gradients:
     """∂C/∂(every parameter) and per-layer magnitudes.
 
-    blocks: one Scaled per array of net.blocks(), named by block_names (for a chain: one vector per name over
-    its layers, with an exponent per layer, and chain_gated says which layers have gates);
-    log10_bias_norms[l] = log10 ‖∂C/∂b_{l+1}‖ layer by layer (for an unrolled net: step l+1's share),
-    log10_weight_norms likewise for W; log10_activation_grad_norms[l] = log10 ‖∂C/∂a_l‖ over the batch,
-    l = 0..L (None when backprop was asked not to compute them); cost: the value of C.
+    mantissa: one vector laid out as the network's parameter vector (Network.theta, arrays named and shaped by
+    layout), exponents: one binary exponent per parameter array, so ∂C/∂(array k) = mantissa[k's entries] ·
+    2^exponents[k]; log10_bias_norms[l] = log10 ‖∂C/∂b_{l+1}‖ layer by layer (for an unrolled net: step l+1's
+    share), log10_weight_norms likewise for W; log10_signal_norms[l] = log10 ‖∂C/∂a_l‖ over the batch, the gradient
+    reaching layer l's output, l = 0..L (None when backprop was asked not to compute them); cost: the value of C;
+    complete: False where backprop was asked to skip ∂C/∂W (its entries are then 0).
     """
 
-    blocks: tuple
-    block_names: tuple
+    mantissa: Array
+    exponents: Array
+    layout: Layout
     log10_bias_norms: Array
     log10_weight_norms: Array
-    log10_activation_grad_norms: Array | None
+    log10_signal_norms: Array | None
     cost: float
     unroll: int | None
-    chain_gated: Array | None = None
+    complete: bool = True
 
-    @cached_property
-    def _per_parameter(self) -> tuple[tuple, tuple]:
-        """(names, Scaled) per array of Network.parameters(), in its order."""
-        if self.chain_gated is None:
-            return self.block_names, self.blocks
-        vectors = dict(zip(self.block_names, self.blocks))
-        names, parts = [], []
-        for k, gated in enumerate(self.chain_gated):
-            for name in self.block_names if gated else ("w", "b"):
-                v = vectors[name]
-                names.append(name)
-                parts.append(Scaled(v.mantissa[k:k + 1].reshape(_SHAPES[name]), int(v.exponent[k])))
-        return tuple(names), tuple(parts)
+    @property
+    def log10_activation_grad_norms(self) -> Array | None:
+        """log10_signal_norms' older name."""
+        return self.log10_signal_norms
+
+    def log10_norms(self, measure: str) -> Array:
+        """The per-layer record called `measure`: "bias" (‖∂C/∂b_l‖), "weight" (‖∂C/∂W_l‖) or "signal" (‖∂C/∂a_l‖,
+        l = 1..L: what reaches each layer's output)."""
+        if measure == "signal":
+            return self.log10_signal_norms[1:]
+        if measure not in ("bias", "weight"):
+            raise ValueError(f"measure must be 'bias', 'weight' or 'signal', not {measure!r}")
+        return self.log10_bias_norms if measure == "bias" else self.log10_weight_norms
 
     @property
     def names(self) -> tuple:
         """The parameter names in the order of Network.parameters()."""
-        return self._per_parameter[0]
+        return self.layout.names
 
-    @property
+    @cached_property
     def scaled(self) -> tuple:
         """One Scaled per array of Network.parameters(), in its order."""
-        return self._per_parameter[1]
+        offsets = self.layout.offsets
+        return tuple(Scaled(self.mantissa[start:stop].reshape(shape), int(e)) for start, stop, shape, e in
+                     zip(offsets[:-1], offsets[1:], self.layout.shapes, self.exponents))
 
     @property
     def params(self) -> list[Array]:
@@ -160,16 +161,32 @@ class Gradients:
         return self._values("b")
 
     @property
+    def flat(self) -> Scaled:
+        """The whole gradient as one Scaled vector (one exponent, or one per entry)."""
+        e = self.exponents
+        if len(e) == 0 or (e == e[0]).all():
+            return Scaled(self.mantissa, int(e[0]) if len(e) else 0)
+        return Scaled(self.mantissa, np.repeat(e, self.layout.sizes))
+
+    @cached_property
     def ln_norm(self) -> float:
         """ln ‖g‖, the global norm: √(Σ over every entry of every gradient, squared)."""
-        return ln_global_norm(list(self.blocks))
+        e = self.exponents
+        if len(e) == 0 or (e == e[0]).all():
+            return ln_norm(self.flat)
+        return log_sum_squares(ln_segment_norms(self.mantissa, self.layout.offsets[:-1], self.layout.offsets[1:], e))
 
 
-_SHAPES = {"w": (1, 1), "b": (1,), "wf": (1, 1), "bf": (1,), "wi": (1, 1), "bi": (1,)}
+def _gradients_of_arrays(grads: list, layout: Layout, *norms, **fields) -> Gradients:
+    """Gradients from one Scaled per parameter array (None: not computed, 0)."""
+    mantissa = np.concatenate([np.zeros(int(np.prod(shape))) if g is None else np.ravel(g.mantissa)
+                               for g, shape in zip(grads, layout.shapes)]) if grads else np.zeros(0)
+    exponents = np.array([0 if g is None else int(g.exponent) for g in grads], dtype=np.int64)
+    return Gradients(mantissa, exponents, layout, *norms, complete=all(g is not None for g in grads), **fields)
 
 
 def backprop(net: Network, x, y, cost="quadratic") -> Gradients:
-    """∂C/∂W_l and ∂C/∂b_l (and the gates') for C the mean cost over the rows of (x, y), with every
+    """∂C/∂W_l and ∂C/∂b_l (and every other parameter's) for C the mean cost over the rows of (x, y), with every
     per-layer magnitude (log10 ‖∂C/∂b_l‖, ‖∂C/∂W_l‖, ‖∂C/∂a_l‖).
 
     cost: "quadratic" (½‖a_L − y‖²), "cross_entropy" (with a sigmoid output layer), or a cost object.
@@ -178,18 +195,19 @@ def backprop(net: Network, x, y, cost="quadratic") -> Gradients:
 
 
 def gradients_of(net: Network, x, y, cost="quadratic", *, weights: bool = True, norms: str = "all",
-                 checked: bool = False) -> Gradients:
+                 checked: bool = False, kernel: bool = True) -> Gradients:
     """backprop with less work where a caller needs less (training):
-    weights=False skips ∂C/∂W (its blocks are None); norms: "all", "layers" (no ‖∂C/∂a_l‖) or "none";
-    checked=True: x and y are already (rows, n) float arrays that passed checked_inputs (train checks its data
-    once, not at every update)."""
+    weights=False skips ∂C/∂W (its entries are 0, and complete is False); norms: "all", "layers" (no ‖∂C/∂a_l‖)
+    or "none"; checked=True: x and y are already (rows, n) float arrays that passed checked_inputs (train checks
+    its data once, not at every update); kernel=False takes the layer loop even for a width-1 stack (the kernel
+    exists only because it is faster; the tests compare the two)."""
     cost = get_cost(cost)
     if not checked:
         x, y = checked_inputs(net, x, y, cost)
     with np.errstate(all="ignore"):
-        if net.chain is not None:
-            return chain_backprop(net, x, y, cost).gradients()
-        cost.check(_layer_at(net, net.depth - 1))
+        if kernel and net.chain_runs is not None:
+            return _chain_backprop(net, x, y, cost).gradients()
+        cost.check(net.layer_at(net.depth - 1))
         return _layer_backprop(net, x, y, cost, weights, norms)
 
 
@@ -197,7 +215,7 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
     """The loop: backward through the layers one step at a time (the only sequential part: δ_l and ∂C/∂a_{l−1});
     a plain layer's parameter gradients as soon as its δ is known, an unrolled layer's over all its steps at once."""
     depth, ln_batch = net.depth, math.log(len(x))
-    layers = [_layer_at(net, layer) for layer in range(depth)]
+    layers = [net.layer_at(step) for step in range(depth)]
     caches = _forward_caches(net, x)
     slopes = net.layers[0].step_slopes(caches) if net.unroll else [None] * depth
     delta = cost.output_delta(layers[-1], caches[-1], y)
@@ -208,134 +226,51 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
     ln_w, ln_b = (np.full(depth, np.nan), np.full(depth, np.nan)) if layer_norms else (NO_NORMS, NO_NORMS)
     totals: list = [None] * len(net.layers)
     deltas = []
-    for layer in range(depth - 1, -1, -1):
-        this = layers[layer]
+    for step in range(depth - 1, -1, -1):
+        this = layers[step]
         if net.unroll:
             deltas.append(delta)
         else:
-            totals[layer], lw, lb = this.gradients([delta], [caches[layer]], weights, layer_norms)
+            totals[step], lw, lb = this.gradients([delta], [caches[step]], weights, layer_norms)
             if layer_norms:
-                ln_w[layer], ln_b[layer] = (lw[0] if weights else np.nan), lb[0]
-        if layer == 0 and not activation_norms:
+                ln_w[step], ln_b[step] = (lw[0] if weights and lw is not None else np.nan), \
+                    (lb[0] if lb is not None else np.nan)
+        if step == 0 and not activation_norms:
             break
-        grad_a, squares, total = normalized_rows(this.through(delta, caches[layer]))
+        grad_a, squares, total = normalized_rows(this.through(delta, caches[step]))
         if activation_norms:
-            ln_grad_a[layer] = ln_norm_of_rows(squares, grad_a.exponent, total) - ln_batch
-        if layer > 0:
-            delta = layers[layer - 1].delta(grad_a, caches[layer - 1], slopes[layer - 1])
+            ln_grad_a[step] = ln_norm_of_rows(squares, grad_a.exponent, total, grad_a.mantissa) - ln_batch
+        if step > 0:
+            delta = layers[step - 1].delta(grad_a, caches[step - 1], slopes[step - 1])
     if net.unroll:
         totals[0], lw, lb = net.layers[0].gradients(deltas[::-1], caches, weights, layer_norms)
         if layer_norms:
             ln_b[:] = lb
             if weights:
                 ln_w[:] = lw
-    names = tuple(name for layer in net.layers for name in layer.parameter_names)
-    return Gradients(tuple(g for layer_totals in totals for g in layer_totals), names,
-                     ln_b / LN10 if layer_norms else ln_b, ln_w / LN10 if layer_norms else ln_w,
-                     ln_grad_a / LN10 if activation_norms else None, cost.value(layers[-1], caches[-1], y), net.unroll)
+    return _gradients_of_arrays([g for layer_totals in totals for g in layer_totals], net.layout,
+                                ln_b / LN10 if layer_norms else ln_b, ln_w / LN10 if layer_norms else ln_w,
+                                ln_grad_a / LN10 if activation_norms else None,
+                                cost=cost.value(layers[-1], caches[-1], y), unroll=net.unroll)
 
 
 # --- the width-1 chain kernel ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)
-class ChainForward:
-    """A chain's forward pass, every array (L, rows): layer l's row is index l − 1; a_prev[0] is the input and
-    a_l = f ⊙ a_{l−1} + i ⊙ g (a_l = g on a plain layer, where f = 0 and i = 1)."""
-
-    w: Array
-    b: Array
-    gated: Array
-    wf: Array
-    wi: Array
-    a_prev: Array
-    z: Array
-    g: Array
-    zf: Array
-    f: Array
-    zi: Array
-    i: Array
-    a: Array
-    activation: object
-
-    def cache(self, layer: int) -> DenseCache | GatedCache:
-        """Layer `layer` (0-based)'s cache, shaped (rows, 1) like the general loop's."""
-        col = lambda v: v[layer][:, None]
-        if not self.gated[layer]:
-            return DenseCache(col(self.a_prev), col(self.z), col(self.g))
-        return GatedCache(col(self.a_prev), col(self.z), col(self.g), col(self.zf), col(self.f), col(self.zi),
-                          col(self.i), col(self.a))
-
-    def caches(self) -> list:
-        return [self.cache(layer) for layer in range(len(self.z))]
-
-    def layer(self, layer: int, b: Array, bf: Array, bi: Array) -> Dense | Gated:
-        """Layer `layer` (0-based) as a layer object of the general loop."""
-        w = self.w[layer].reshape(1, 1)
-        if not self.gated[layer]:
-            return Dense(w, b[layer:layer + 1], self.activation)
-        gate = Gate(self.wf[layer].reshape(1, 1), bf[layer:layer + 1], self.wi[layer].reshape(1, 1), bi[layer:layer + 1])
-        return Gated(w, b[layer:layer + 1], self.activation, gate)
-
-
-def _chain_vectors(net: Network):
-    c = net.chain
-    index = np.zeros(net.depth, dtype=np.int64) if net.unroll is not None else slice(None)
-    return [v[index] for v in (c.w, c.b, c.gated, c.wf, c.bf, c.wi, c.bi)]
-
-
-def _chain_row(a0: float, w: list, b: list, gates: tuple | None, act) -> tuple[list, ...]:
-    """One row's forward pass in Python floats (numpy's per-call cost on one-element arrays is most of a
-    10,000-layer pass); the same formulas as Dense.forward and Gated.forward. gates: None for a chain with no
-    gated layer, else the lists (gated, wf, bf, wi, bi)."""
-    fn = act.scalar
-    a = a0
-    if gates is None:
-        z_out, g_out = [], []
-        keep_z, keep_g = z_out.append, g_out.append
-        for w_l, b_l in zip(w, b):
-            z_l = w_l * a + b_l
-            a = fn(z_l)
-            keep_z(z_l)
-            keep_g(a)
-        return [a0] + g_out[:-1], z_out, g_out, None, a
-    gate_fn = get_activation("sigmoid").scalar
-    a_prev, z_out, g_out = [], [], []
-    zf_out, zi_out, f_out, i_out = [], [], [], []
-    for w_l, b_l, gated_l, wf_l, bf_l, wi_l, bi_l in zip(w, b, *gates):
-        a_prev.append(a)
-        z_l = w_l * a + b_l
-        g_l = fn(z_l)
-        zf_l, zi_l = wf_l * a + bf_l, wi_l * a + bi_l
-        f_l, i_l = (gate_fn(zf_l), gate_fn(zi_l)) if gated_l else (0.0, 1.0)
-        a = f_l * a + i_l * g_l
-        z_out.append(z_l), g_out.append(g_l), zf_out.append(zf_l), zi_out.append(zi_l)
-        f_out.append(f_l), i_out.append(i_l)
-    return a_prev, z_out, g_out, (zf_out, zi_out, f_out, i_out), a
-
-
-def _chain_forward(net: Network, x: Array) -> ChainForward:
-    w, b, gated, wf, bf, wi, bi = _chain_vectors(net)
-    act = net.activations[0]
-    gates = (gated.tolist(), wf.tolist(), bf.tolist(), wi.tolist(), bi.tolist()) if gated.any() else None
-    w_list, b_list = w.tolist(), b.tolist()
-    rows = [_chain_row(float(x0), w_list, b_list, gates, act) for x0 in x[:, 0]]
-    stack = lambda part: np.array([row[part] for row in rows]).T
-    a_prev, z, g = stack(0), stack(1), stack(2)
-    if gates is None:
-        zeros = np.zeros_like(z)
-        zf, zi, f, i = zeros, zeros, zeros, np.ones_like(z)
-    else:
-        zf, zi, f, i = (np.array([row[3][part] for row in rows]).T for part in range(4))
-    a = np.vstack([a_prev[1:], [row[4] for row in rows]])
-    return ChainForward(w, b, gated, wf, wi, a_prev, z, g, zf, f, zi, i, a, act)
-
-
-def _split(values: Array | Scaled) -> tuple[Array, Array]:
-    """(mantissa, exponent) arrays of a plain or Scaled array (exponent broadcast to the mantissa's shape)."""
-    if isinstance(values, Scaled):
-        return values.mantissa, np.broadcast_to(np.asarray(values.exponent, dtype=np.int64), values.mantissa.shape)
-    return values, np.zeros(np.shape(values), dtype=np.int64)
+def _chain_forward(net: Network, x: Array) -> tuple[list[dict], list[dict]]:
+    """Each run's parameters over its steps ({name: (steps, 1)}) and its forward quantities ({name: (steps, rows)}),
+    every row's pass in Python floats by the runs' own layers."""
+    theta = net.theta
+    vectors = [{name: theta[pos] for name, pos in run.positions.items()} for run in net.chain_runs]
+    lists = [{name: v.tolist() for name, v in run_vectors.items()} for run_vectors in vectors]
+    rows = [[] for _ in vectors]
+    for x0 in x[:, 0].tolist():
+        a = x0
+        for run, run_lists, kept in zip(net.chain_runs, lists, rows):
+            q, a = run.layer.scalar_run(a, run_lists)
+            kept.append(q)
+    quantities = [{name: np.array([q[name] for q in kept]).T for name in kept[0]} for kept in rows]
+    return [{name: v[:, None] for name, v in run_vectors.items()} for run_vectors in vectors], quantities
 
 
 def _running_product(mantissa: Array, exponent: Array) -> tuple[Array, Array]:
@@ -356,129 +291,139 @@ def _running_product(mantissa: Array, exponent: Array) -> tuple[Array, Array]:
     return out, e
 
 
+def _aligned_rows(m: Array, e: Array) -> tuple[Array, Array]:
+    """Each layer's (axis 0) entries brought to the largest exponent among its nonzero finite ones: (m, top)."""
+    nonzero = (m != 0) & np.isfinite(m)
+    top = np.max(np.where(nonzero, e, NO_EXPONENT), axis=1)
+    top = np.where(top == NO_EXPONENT, 0, top)
+    if m.shape[1] == 1:
+        return m, top
+    with np.errstate(under="ignore"):
+        return np.ldexp(m, np.maximum(e - top[:, None], SHIFT_FLOOR)), top
+
+
 def _row_means(m: Array, e: Array, weight: Array | None = None) -> tuple[Array, Array]:
     """mean over axis 1 (the rows) of m·2^e (·weight), per layer: (mantissa, exponent) vectors."""
-    nonzero = (m != 0) & np.isfinite(m)
-    top = np.max(np.where(nonzero, e, np.iinfo(np.int64).min), axis=1)
-    top = np.where(top == np.iinfo(np.int64).min, 0, top)
-    aligned = m if m.shape[1] == 1 else np.ldexp(m, np.maximum(e - top[:, None], -2000))
+    aligned, top = _aligned_rows(m, e)
     if weight is not None:
         aligned = aligned * weight
     return aligned.mean(axis=1), top
 
 
-def _log10_abs(m: Array, e: Array) -> Array:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log10(np.abs(m)) + e * LOG10_2
+def _summed(m: Array, e: Array) -> tuple[float, int]:
+    """Σ_l m[l]·2^e[l], one shared parameter's gradient summed over the steps that use it."""
+    nonzero = (m != 0) & np.isfinite(m)
+    top = int(e[nonzero].max()) if nonzero.any() else 0
+    with np.errstate(under="ignore"):
+        return float(np.sum(np.ldexp(m, np.maximum(e - top, SHIFT_FLOOR)))), top
+
+
+def _times(pair: tuple, other: tuple | None) -> tuple[Array, Array]:
+    """(m, e) · (m', e') entry by entry (other None: 1)."""
+    return pair if other is None else (pair[0] * other[0], pair[1] + other[1])
 
 
 @dataclass(frozen=True, eq=False)
 class ChainBackprop:
     """A chain's forward pass and gradients, layer by layer (vectors over l = 1..L; per-row arrays (L, rows)).
 
-    factor = ∂a_l/∂a_{l−1} and da_db = ∂a_l/∂b_l (mantissa, exponent); grad_a = ∂C/∂a_l for l = 0..L per row;
-    grad_b, grad_w (and the gates') = ∂C/∂b_l etc. (mantissa, exponent), the mean over rows; cost = C.
+    quantities: the parameters w, b and the forward pass a_prev, z, a (f, i where some layer is gated; NaN in the
+    others), per layer and row; factor = ∂a_l/∂a_{l−1} and da_db = ∂a_l/∂b_l, (mantissa, exponent); grad_a =
+    ∂C/∂a_l for l = 0..L per row; grads: {name: (mantissa, exponent)} per layer, the mean over the rows (an absent
+    parameter's entries are 0); cost = C.
     """
 
-    forward: ChainForward
+    net: Network
+    quantities: dict
     factor: tuple
     da_db: tuple
     grad_a: tuple
     grads: dict
     cost: float
-    unroll: int | None
 
     def gradients(self) -> Gradients:
         """These gradients as gradviz Gradients (an unrolled chain sums its steps' shares)."""
-        names = tuple(name for name in ("w", "b", "wf", "bf", "wi", "bi") if name in self.grads)
-        rows = self.forward.z.shape[1]
-        grad_a_norm = _log10_rms(_log10_abs(*self.grad_a)) - math.log10(rows)
-        bias, weight = _log10_abs(*self.grads["b"]), _log10_abs(*self.grads["w"])
-        if self.unroll is not None:
-            blocks = tuple(_summed(self.grads[name], _SHAPES[name]) for name in names)
-            return Gradients(blocks, names, bias, weight, grad_a_norm, self.cost, self.unroll)
-        blocks = tuple(Scaled(*self.grads[name]) for name in names)
-        return Gradients(blocks, names, bias, weight, grad_a_norm, self.cost, None, self.forward.gated)
-
-
-def _summed(part: tuple[Array, Array], shape: tuple) -> Scaled:
-    """Σ_l m[l]·2^e[l], one shared parameter's gradient summed over the steps that use it."""
-    m, e = part
-    nonzero = (m != 0) & np.isfinite(m)
-    top = int(e[nonzero].max()) if nonzero.any() else 0
-    return Scaled(np.reshape(np.sum(np.ldexp(m, np.maximum(e - top, -2000))), shape), top)
-
-
-def _log10_rms(log10_rows: Array) -> Array:
-    """log10 √(Σ_r 10^(2·log10_rows[:, r])) per layer (axis 0 indexes layers)."""
-    top = np.max(log10_rows, axis=1)
-    safe = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = safe + 0.5 * np.log10(np.sum(10.0 ** (2.0 * (log10_rows - safe[:, None])), axis=1))
-    return np.where(np.isfinite(top), total, top)
+        net, layout = self.net, self.net.layout
+        rows = self.grad_a[0].shape[1]
+        aligned, top = _aligned_rows(*self.grad_a)
+        signal = (ln_group_norms(aligned, top) - math.log(rows)) / LN10
+        bias, weight = log10_magnitude(*self.grads["b"]), log10_magnitude(*self.grads["w"])
+        mantissa, exponents = np.zeros(layout.size), np.zeros(layout.size, dtype=np.int64)
+        for name, (m, e) in self.grads.items():
+            positions = layout.positions(name)
+            if net.unroll is not None:
+                mantissa[positions[0]], exponents[positions[0]] = _summed(m, e)
+                continue
+            present = positions >= 0
+            mantissa[positions[present]], exponents[positions[present]] = m[present], e[present]
+        return Gradients(mantissa, exponents, layout, bias, weight, signal, self.cost, net.unroll)
 
 
 def chain_backprop(net: Network, x, y, cost="quadratic") -> ChainBackprop:
-    """backprop for a chain of width-1 layers (net.chain), keeping every layer's factor and gradient."""
+    """backprop for a stack of width-1 layers (net.chain_runs), keeping every layer's factor and gradient."""
     cost = get_cost(cost)
     x, y = checked_inputs(net, x, y, cost)
-    if net.chain is None:
-        raise ValueError("chain_backprop needs a network whose every layer has width 1")
+    if net.chain_runs is None:
+        raise ValueError("chain_backprop needs a network whose every layer has width 1 and no normalization")
     with np.errstate(all="ignore"):
         return _chain_backprop(net, x, y, cost)
 
 
 def _chain_backprop(net: Network, x: Array, y: Array, cost) -> ChainBackprop:
-    fwd = _chain_forward(net, x)
-    depth, rows = fwd.z.shape
-    _, b, _, _, bf, _, bi = _chain_vectors(net)
-    act = fwd.activation
-    gated = fwd.gated[:, None]
-    out_layer, out_cache = fwd.layer(depth - 1, b, bf, bi), fwd.cache(depth - 1)
+    runs = net.chain_runs
+    vectors, quantities = _chain_forward(net, x)
+    depth, rows = net.depth, len(x)
+    a = np.vstack([q["a"] for q in quantities])
+    a_prev = np.vstack([x[:, 0][None], a[:-1]])
+    out_layer = net.layer_at(depth - 1)
+    out_cache = out_layer.forward(a_prev[-1][:, None])
     cost.check(out_layer)
     start = cost.output_delta(out_layer, out_cache, y)
-    grad_a_L = start.grad_a if gated[-1, 0] else cost.output_gradient(out_layer, out_cache, y)
-    start = start.grad_a if gated[-1, 0] else start
-    slope_m, slope_e = _split(act.slope(fwd.z))
-    slope_f, slope_i = sigmoid_prime_plain(fwd.zf), sigmoid_prime_plain(fwd.zi)
-    w = fwd.w[:, None]
-    gated_factor = Gated.local_factor(w, slope_m * np.ldexp(1.0, slope_e), fwd.f, fwd.i, fwd.a_prev, fwd.g,
-                                      fwd.wf[:, None], slope_f, fwd.wi[:, None], slope_i)
-    # the running product, from the output down: start, then per layer l = L..1 (first_l, second_l) with
-    # plain layers (act'(z_l), w_l) so the first lands on δ_l and the second on ∂C/∂a_{l−1} = δ_l w_l, as the
-    # general loop computes them; gated layers (1, local factor) so the first lands on ∂C/∂a_l
-    first_m = np.where(gated, 1.0, slope_m)
-    first_e = np.where(gated, 0, slope_e)
-    first_m[-1], first_e[-1] = 1.0, 0
-    second_m = np.where(gated, gated_factor, w * np.ones((1, rows)))
+    start = start if isinstance(start, Scaled) else start.grad_a  # a Dense layer's δ, else ∂C/∂a_L
+    grad_a_L = cost.output_gradient(out_layer, out_cache, y)
+    local = [run.layer.chain_locals(q, v, a_prev[run.start:run.stop])
+             for run, q, v in zip(runs, quantities, vectors)]
+    first_m = np.vstack([c.first[0] for c in local])
+    first_e = np.vstack([c.first[1] for c in local])
+    second = np.vstack([c.second for c in local])
+    # the running product, from the output down: start, then per layer l = L..1 (first_l, second_l); the last
+    # layer's first is already in start (a Dense layer's δ_L, or a cross-entropy δ_L whose σ' cancelled)
     sequence_m = np.empty((2 * depth + 1, rows))
     sequence_e = np.zeros((2 * depth + 1, rows), dtype=np.int64)
-    start_m, start_e = _split(start)
+    start_m, start_e = pair(start)
     sequence_m[0], sequence_e[0] = start_m[:, 0], start_e[:, 0]
     sequence_m[1::2], sequence_e[1::2] = first_m[::-1], first_e[::-1]
-    sequence_m[2::2] = second_m[::-1]
+    sequence_m[1], sequence_e[1] = 1.0, 0
+    sequence_m[2::2] = second[::-1]
     product_m, product_e = _running_product(sequence_m, sequence_e)
-    at_first = (product_m[1::2][::-1], product_e[1::2][::-1])           # layer l: δ_l (plain) or ∂C/∂a_l (gated)
-    grad_below = (product_m[2::2][::-1], product_e[2::2][::-1])         # ∂C/∂a_{l−1}, l = 1..L
-    grad_a_L_m, grad_a_L_e = _split(grad_a_L)
+    at_first = (product_m[1::2][::-1], product_e[1::2][::-1])     # ∂C/∂a_l · first_l (a Dense layer's δ_l)
+    grad_below = (product_m[2::2][::-1], product_e[2::2][::-1])   # ∂C/∂a_{l−1}, l = 1..L
+    grad_a_L_m, grad_a_L_e = pair(grad_a_L)
     grad_a = (np.vstack([grad_below[0], grad_a_L_m.T]), np.vstack([grad_below[1], grad_a_L_e.T]))
-    grad_here = (np.vstack([grad_below[0][1:], grad_a_L_m.T]), np.vstack([grad_below[1][1:], grad_a_L_e.T]))
-    gate_slope_m = np.where(gated, fwd.i * slope_m, slope_m)
-    da_db = (gate_slope_m, slope_e)
-    delta_m = np.where(gated, grad_here[0] * gate_slope_m, at_first[0])
-    delta_e = np.where(gated, grad_here[1] + slope_e, at_first[1])
-    grads = {"w": _row_means(delta_m, delta_e, fwd.a_prev), "b": _row_means(delta_m, delta_e)}
-    if fwd.gated.any():
-        # a layer without gates has no gate parameters: its entries of the gate vectors get no gradient
-        for name, factor in (("f", fwd.a_prev * slope_f), ("i", fwd.g * slope_i)):
-            gate_delta = np.where(gated, grad_here[0] * factor, 0.0)
-            grads["b" + name] = _row_means(gate_delta, grad_here[1])
-            grads["w" + name] = _row_means(gate_delta, grad_here[1], fwd.a_prev)
-    factor = (np.where(gated, gated_factor, Dense.local_factor(w, slope_m)), np.where(gated, 0, slope_e))
-    value = cost.value(out_layer, out_cache, y)
-    return ChainBackprop(fwd, factor, da_db, grad_a, grads, value, net.unroll)
+    grads, da_db = _chain_parameter_gradients(runs, local, at_first, a_prev, depth)
+    shown = {"w": np.concatenate([v["w"][:, 0] for v in vectors]), "b": np.concatenate([v["b"][:, 0] for v in vectors]),
+             "a_prev": a_prev, "a": a}
+    for name in ("z", "f", "i"):
+        if any(name in c.shown for c in local):
+            shown[name] = np.vstack([c.shown.get(name, np.full(c.second.shape, np.nan)) for c in local])
+    factor = (first_m * second, first_e)
+    return ChainBackprop(net, shown, factor, da_db, grad_a, grads, cost.value(out_layer, out_cache, y))
 
 
-def sigmoid_prime_plain(z: Array) -> Array:
-    """σ'(z) as plain floats, for the gates (a gate slope that underflows removes only a negligible term)."""
-    return get_activation("sigmoid").prime(z)
+def _chain_parameter_gradients(runs, local, at_first, a_prev, depth) -> tuple[dict, tuple]:
+    """{name: (mantissa, exponent) per layer}: ∂C/∂b_l = mean over rows of ∂C/∂a_l · first_l · partial_b, and
+    ∂C/∂w_l the same times a_prev; with ∂a_l/∂b_l (da_db) per layer and row."""
+    names = sorted({name for c in local for name in c.partials} | {name for c in local for name in c.weights})
+    grads = {name: (np.zeros(depth), np.zeros(depth, dtype=np.int64)) for name in names}
+    da_db_m, da_db_e = np.empty_like(at_first[0]), np.empty_like(at_first[1])
+    for run, c in zip(runs, local):
+        here = slice(run.start, run.stop)
+        at = (at_first[0][here], at_first[1][here])
+        for bias, partial in c.partials.items():
+            m, e = _times(at, partial)
+            grads[bias][0][here], grads[bias][1][here] = _row_means(m, e)
+            for weight in (w for w, b in c.weights.items() if b == bias):
+                grads[weight][0][here], grads[weight][1][here] = _row_means(m, e, a_prev[here])
+        da_db_m[here], da_db_e[here] = _times(c.first, c.partials["b"])
+    return grads, (da_db_m, da_db_e)
+

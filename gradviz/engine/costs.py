@@ -19,11 +19,11 @@ from gradviz.engine.scaled import Scaled, combine_exponents, from_log
 
 
 def residual(layer, cache, y: np.ndarray) -> np.ndarray:
-    """a_L − y, without cancellation where the activation has a stable complement 1 − a (sigmoid)."""
-    complement = layer.activation.complement
-    if complement is None or layer.gate is not None:
+    """a_L − y, without cancellation where a Dense layer's activation has a stable complement 1 − a (sigmoid)."""
+    complement = layer.activation.complement if isinstance(layer, Dense) else None
+    if complement is None:
         return cache.a - y
-    return (1.0 - y) * cache.a - y * complement(cache.z)
+    return (1.0 - y) * cache.a - y * complement(cache.u)
 
 
 def softplus(z: np.ndarray) -> np.ndarray:
@@ -61,8 +61,8 @@ class CrossEntropyCost:
     name = "cross_entropy"
 
     def check(self, output_layer) -> None:
-        if not isinstance(output_layer, Dense) or output_layer.activation.name != "sigmoid":
-            raise ValueError("cost 'cross_entropy' needs a plain (not gated) sigmoid output layer")
+        if not isinstance(output_layer, Dense) or output_layer.activation.name != "sigmoid" or output_layer.norm is not None:
+            raise ValueError("cost 'cross_entropy' needs a plain (not gated, residual or normalized) sigmoid output layer")
 
     def check_targets(self, y: np.ndarray) -> None:
         """Targets are probabilities: outside [0, 1] the formula is no cross-entropy (target 5 gives C < 0)."""
@@ -72,7 +72,7 @@ class CrossEntropyCost:
     def value(self, layer, cache, y: np.ndarray) -> float:
         """From z_L: −ln a = softplus(−z), −ln(1 − a) = softplus(z), finite where a rounds to 0 or 1; both share
         ln(1 + e^−|z|): y·softplus(−z) + (1 − y)·softplus(z) = ln(1 + e^−|z|) + y·max(−z, 0) + (1 − y)·max(z, 0)."""
-        z = cache.z
+        z = cache.u
         per_unit = np.log1p(np.exp(-np.abs(z))) + y * np.maximum(-z, 0.0) + (1.0 - y) * np.maximum(z, 0.0)
         return float(np.sum(per_unit)) / len(z)
 
@@ -80,7 +80,7 @@ class CrossEntropyCost:
         """∂C/∂a_L = (a_L − y) / (a_L (1 − a_L)), in logs: ln|a − y| + softplus(−z) + softplus(z)."""
         r = residual(layer, cache, y)
         with np.errstate(divide="ignore"):
-            ln_magnitude = np.log(np.abs(r)) + softplus(-cache.z) + softplus(cache.z)
+            ln_magnitude = np.log(np.abs(r)) + softplus(-cache.u) + softplus(cache.u)
         entries = from_log(np.sign(r), ln_magnitude)
         return combine_exponents(entries.mantissa, entries.exponent)
 

@@ -25,7 +25,8 @@ is Haar-distributed (Mezzadri 2007; the sign fix removes the bias of the QR conv
 matrix (orthonormal columns, n_out ≥ n_in) or its transpose (orthonormal rows, n_out < n_in).
 
 initialize draws from numpy.random.default_rng(seed) only, in Nielsen's order: every layer's biases,
-then every layer's weights; equal arguments give bit-identical networks.
+then every layer's weights; equal arguments give bit-identical networks, and the structural options (skip
+connections, normalization, gates) draw nothing more: they change what the same W and b are part of.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from typing import Callable
 
 import numpy as np
 
-import gradviz
 from gradviz.engine.activations import get_activation
+from gradviz.engine.network import Design, Network
 
 Array = np.ndarray
 Variance = Callable[[int, int], float]
@@ -140,17 +141,26 @@ def _check(sizes, seed, gain, activation: str, output_activation: str) -> list[i
     return [int(n) for n in sizes]
 
 
-def initialize(sizes, scheme: str, seed: int = 0, activation: str = "sigmoid",
-               output_activation: str = "sigmoid", gain: float = 1.0):
+def initialize(sizes, scheme: str, seed: int = 0, activation: str = "sigmoid", output_activation: str = "sigmoid",
+               gain: float = 1.0, residual=False, norm: str | None = None, branch_scale: float = 1.0,
+               forget_bias: float | None = None) -> Network:
     """A gradviz.Network with widths sizes = [n_0, ..., n_L], drawn by `scheme` from default_rng(seed).
 
     Hidden layers use `activation`, the last layer `output_activation`; weights are multiplied by gain.
+    residual: False, True (He et al. 2016b's pre-activation blocks h = h_prev + s·(W act(N(h_prev)) + b) on every
+    hidden layer that keeps its width), "pre" (the same) or "post" (a = a_prev + s·act(N(W a_prev + b)), the
+    article's chain's form); s = branch_scale. norm: None, "batch" or "layer", in every hidden layer (after the
+    linear map; before the activation of a pre-activation block). forget_bias: LSTM-style constant gates on every
+    hidden layer that keeps its width. See gradviz.engine.network.Design.
     """
     get_scheme(scheme)
     sizes = _check(sizes, seed, gain, activation, output_activation)
+    if residual not in (False, True, "pre", "post"):
+        raise ValueError(f"residual must be False, True, 'pre' or 'post'; got {residual!r}.")
+    design = Design(activation, forget_bias, norm, "pre" if residual is True else residual or None, branch_scale)
     rng = np.random.default_rng(seed)
     shapes = list(zip(sizes[1:], sizes[:-1]))
     biases = [initial_biases(n_out, n_in, scheme, rng) for n_out, n_in in shapes]
     weights = [initial_weights(n_out, n_in, scheme, rng, gain) for n_out, n_in in shapes]
-    activations = (activation,) * (len(shapes) - 1) + (output_activation,)
-    return gradviz.Network(weights, biases, activations)
+    layers = [design.layer(w, b) for w, b in zip(weights[:-1], biases[:-1])]
+    return Network.of(layers + [Design(output_activation).layer(weights[-1], biases[-1])])

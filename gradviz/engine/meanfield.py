@@ -454,3 +454,37 @@ def moments(activation: str, q) -> Moments:
         else:
             mean, second, slope = np.zeros_like(flat), tanh2, sech4
     return Moments(*(values.reshape(q.shape) for values in (mean, second, slope)))
+
+
+def residual_gradient_factor(activation: str, weight_variance: float, branch_scale: float = 1.0,
+                             q: float = 1.0) -> float:
+    """‖∂C/∂h_{l−1}‖ / ‖∂C/∂h_l‖ across a residual block h_l = h_{l−1} + s·(W φ(u) + b) (or s·φ(W h + b)) at
+    initialization: √(1 + s² σ_w² E[φ'(√q z)²]), q the variance of φ's input (ReLU: E[φ'²] = ½ at any q, so He
+    init's σ_w² = 2 gives √2 per block, an exponential explosion, and s = 1/√L gives √(1 + 1/L))."""
+    _check_variance("weight_variance", weight_variance, allow_zero=True)
+    _check_variance("q", q, allow_zero=True)
+    slope = float(moments(activation, q).slope_second)
+    return math.sqrt(1.0 + branch_scale * branch_scale * weight_variance * slope)
+
+
+# Yang et al. 2019 ("A mean field theory of batch normalization"), ReLU: at initialization the squared gradient
+# grows by π/(π − 1) per batch-normalized layer towards the input, whatever the weights' scale.
+BATCH_NORM_RELU_FACTOR = math.sqrt(math.pi / (math.pi - 1.0))
+
+
+def normalized_gradient_factor(norm: str, activation: str, weight_variance: float = 2.0,
+                               bias_variance: float = 0.0) -> float | None:
+    """‖∂C/∂a_{l−1}‖ / ‖∂C/∂a_l‖ across a layer a_l = φ(N(W a_{l−1} + b)) at initialization, wide layers:
+        "batch"  √(π/(π − 1)) ≈ 1.211 for ReLU (Yang et al. 2019); None for other activations (no closed form)
+        "layer"  √(σ_w² E[φ'(u)²] / (σ_w² E[φ(u)²] + σ_b²)), u ~ N(0, 1) the normalized unit: N divides by the
+                 spread of z, √(σ_w² E[φ(u)²] + σ_b²); ReLU without bias: exactly 1
+    """
+    if norm == "batch":
+        _check_activation(activation)
+        return BATCH_NORM_RELU_FACTOR if activation == "relu" else None
+    if norm != "layer":
+        raise ValueError(f"norm must be 'batch' or 'layer'; got {norm!r}.")
+    _check_variance("weight_variance", weight_variance, allow_zero=True)
+    _check_variance("bias_variance", bias_variance, allow_zero=True)
+    m = moments(activation, 1.0)
+    return math.sqrt(weight_variance * float(m.slope_second) / (weight_variance * float(m.second) + bias_variance))

@@ -27,6 +27,9 @@ LOG10_2 = math.log10(2.0)
 SQUARE_RANGE = (2.0 ** (-2 * LIMIT - 100), 2.0 ** (2 * LIMIT + 100))
 # Beyond ±2^12 a power of two under- or overflows any float64 mantissa, and ldexp takes 32-bit exponents.
 EXPONENT_CLIP = 4096
+# A term more than 2^2000 below the one it is added to vanishes from the sum anyway (float64 keeps 53 bits);
+# shifting by at most this much keeps ldexp's 32-bit exponents in range.
+SHIFT_FLOOR = -2000
 # The largest |exponent| a single entry takes (from_log): 2^-(2^44) is 10^-5.3e12, a sigmoid slope at |z| ≈ 1.2e13.
 EXPONENT_LIMIT = 2**44
 
@@ -58,8 +61,7 @@ class Scaled:
 
     def log10_abs(self) -> np.ndarray:
         """log10 |value| entry by entry (−inf for zeros), exact at any magnitude."""
-        with np.errstate(divide="ignore"):
-            return np.log10(np.abs(self.mantissa)) + np.asarray(self.exponent) * LOG10_2
+        return log10_magnitude(self.mantissa, self.exponent)
 
     def sign(self) -> np.ndarray:
         """sign(value) entry by entry."""
@@ -69,6 +71,12 @@ class Scaled:
     def of(value) -> Scaled:
         """A float array as a Scaled number (exponent 0), normalized if it needs to be."""
         return normalized(Scaled(np.asarray(value, dtype=float), 0))
+
+
+def log10_magnitude(mantissa, exponent) -> np.ndarray:
+    """log10 |mantissa · 2^exponent| entry by entry: −inf for an exact zero, NaN for NaN, at any magnitude."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.abs(mantissa)) + np.asarray(exponent) * LOG10_2
 
 
 def from_log(sign: np.ndarray, ln_magnitude: np.ndarray) -> Scaled:
@@ -82,6 +90,13 @@ def from_log(sign: np.ndarray, ln_magnitude: np.ndarray) -> Scaled:
         exponent = np.where(inside, exponent, 0.0)
         mantissa = sign * np.exp(ln_magnitude - exponent * LN2)
     return Scaled(np.where(np.isneginf(ln_magnitude), 0.0, mantissa), exponent.astype(np.int64))
+
+
+def pair(values: np.ndarray | Scaled) -> tuple[np.ndarray, np.ndarray]:
+    """(mantissa, exponent) arrays of a plain or Scaled array (the exponent broadcast to the mantissa's shape)."""
+    if isinstance(values, Scaled):
+        return values.mantissa, np.broadcast_to(np.asarray(values.exponent, dtype=np.int64), values.mantissa.shape)
+    return values, np.zeros(np.shape(values), dtype=np.int64)
 
 
 def times(x: Scaled, factor: np.ndarray | Scaled) -> Scaled:
@@ -105,7 +120,7 @@ def combine_exponents(mantissa: np.ndarray, exponent: np.ndarray) -> Scaled:
         top = np.where(top == np.iinfo(np.int64).min, 0, top)
     else:
         top = int(np.max(total[nonzero], initial=0)) if nonzero.any() else 0
-    return Scaled(np.ldexp(m, np.clip(total - top, -2000, 2000)), top)
+    return Scaled(np.ldexp(m, np.clip(total - top, SHIFT_FLOOR, -SHIFT_FLOOR)), top)
 
 
 def normalized(x: Scaled) -> Scaled:
@@ -140,12 +155,12 @@ def add(terms: list[Scaled]) -> Scaled:
     if all(np.ndim(e) == 0 for e in exponents):
         # whole-array exponents stay one Python int (the type's invariant), not a 0-d array
         top = max(int(e) for e in exponents)
-        total = sum(np.ldexp(t.mantissa, max(int(t.exponent) - top, -2000)) for t in terms)
+        total = sum(np.ldexp(t.mantissa, max(int(t.exponent) - top, SHIFT_FLOOR)) for t in terms)
         return normalized(Scaled(total, top))
     top = exponents[0]
     for e in exponents[1:]:
         top = np.maximum(top, e)
-    total = sum(np.ldexp(t.mantissa, np.maximum(t.exponent - top, -2000)) for t in terms)
+    total = sum(np.ldexp(t.mantissa, np.maximum(t.exponent - top, SHIFT_FLOOR)) for t in terms)
     return normalized(Scaled(total, np.asarray(top, dtype=np.int64)))
 
 
@@ -157,43 +172,89 @@ def ln_norm(x: Scaled) -> float:
         square = float(np.vdot(m, m))
         if SQUARE_RANGE[0] < square < SQUARE_RANGE[1]:
             return 0.5 * math.log(square) + e * LN2
-        return _careful_ln_norm(m.ravel(), e)
-    e = np.asarray(e).reshape(-1)
-    m = m.reshape(len(e), -1)
-    rows = np.einsum("ij,ij->i", m, m)
-    small = rows <= SQUARE_RANGE[0]
-    if not (np.all(rows < SQUARE_RANGE[1]) and np.isfinite(rows).all()) or (small.any() and np.any(m[small])):
-        # a sum of squares that overflowed, or underflowed (to 0 or a subnormal) with a nonzero entry in its row
-        return _careful_rows_ln_norm(m, e)
+        return float(ln_group_norms(m.reshape(1, -1), np.array([e]))[0])
+    e = np.asarray(e).reshape(-1)  # one exponent per row, or per entry (each entry its own group)
+    return log_sum_squares(ln_group_norms(m.reshape(len(e), -1), e))
+
+
+def ln_group_norms(values: np.ndarray, exponent=0) -> np.ndarray:
+    """ln ‖values[g] · 2^exponent[g]‖ for every row g of a 2-D array (the one safe norm: a sum of squares outside
+    float64's comfortable range is recomputed with the row scaled by its largest entry first). −inf for a row of
+    zeros, NaN for a row holding a NaN, inf for one holding ±inf."""
+    squares = np.einsum("ij,ij->i", values, values)
+    return ln_from_squares(squares, exponent, lambda bad: _careful_ln_rows(values[bad]))
+
+
+def segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """‖values[starts[k]:stops[k]]‖ for non-empty segments of a vector in increasing order (they may leave gaps):
+    √Σv² where that sum is inside float64's exact range (one BLAS pass each, or one reduceat for many segments),
+    else the segment scaled by its largest entry first, so huge (1e200) or tiny (1e-200) finite entries keep a
+    finite, nonzero norm; 0 for zeros, inf for ±inf, NaN for NaN."""
+    if len(starts) <= SEGMENT_LOOP:
+        squares = np.array([np.vdot(values[a:b], values[a:b]) for a, b in zip(starts, stops)], dtype=float)
+    else:
+        squares = _segment_sums(values * values, starts, stops)
+    norms = np.sqrt(squares)
+    bad = ~((squares > SQUARE_RANGE[0]) & (squares < SQUARE_RANGE[1]))
+    for k in np.nonzero(bad)[0]:
+        part = values[starts[k]:stops[k]]
+        largest = float(np.max(np.abs(part)))
+        if largest == 0.0 or not math.isfinite(largest):
+            norms[k] = math.nan if np.isnan(part).any() else largest
+        else:
+            scaled = part / largest
+            norms[k] = largest * math.sqrt(float(np.vdot(scaled, scaled)))
+    return norms
+
+
+def ln_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, exponent=0) -> np.ndarray:
+    """ln (segment_norms · 2^exponent[k]) per segment."""
     with np.errstate(divide="ignore"):
-        ln_rows = 0.5 * np.log(rows) + e * LN2
-    return _log_sum_squares(ln_rows)
+        return np.log(segment_norms(values, starts, stops)) + np.asarray(exponent) * LN2
 
 
-def _careful_ln_norm(values: np.ndarray, exponent: int) -> float:
-    """ln ‖values · 2^exponent‖, scaling by the largest entry first so no square overflows or underflows."""
-    largest = float(np.max(np.abs(values), initial=0.0))
-    if largest == 0.0 or not math.isfinite(largest):
-        if math.isnan(largest) or np.isnan(values).any():
-            return math.nan
-        return -math.inf if largest == 0.0 else math.inf
-    return math.log(largest) + math.log(float(np.linalg.norm(values / largest))) + exponent * LN2
+def _segment_sums(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Σ over each segment [starts[k], stops[k]) at once (np.add.reduceat over the segments and the gaps)."""
+    bounds = np.ravel(np.column_stack([starts, stops]))
+    if bounds[-1] == len(values):
+        bounds = bounds[:-1]  # the last segment runs to the end
+    return np.add.reduceat(values, bounds)[0::2]
 
 
-def _careful_rows_ln_norm(m: np.ndarray, e: np.ndarray) -> float:
-    """ln ‖·‖ of rows m[r] · 2^e[r], each row scaled by its largest entry first (all rows at once)."""
-    largest = np.max(np.abs(m), axis=1)
+# Up to this many segments a loop of BLAS dot products beats one reduceat over the squares of every entry.
+SEGMENT_LOOP = 32
+
+
+def ln_from_squares(squares: np.ndarray, exponent, careful) -> np.ndarray:
+    """½ ln squares + exponent·ln 2 per group, asking careful(mask) for the groups whose sum of squares left the
+    range where it is exact to rounding (overflowed, underflowed, or not finite)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ln = 0.5 * np.log(squares) + np.asarray(exponent) * LN2
+    bad = ~((squares > SQUARE_RANGE[0]) & (squares < SQUARE_RANGE[1]))
+    if bad.any():
+        ln = np.array(ln, dtype=float)
+        ln[bad] = careful(bad) + np.broadcast_to(np.asarray(exponent), ln.shape)[bad] * LN2
+    return ln
+
+
+def _careful_ln_rows(rows: np.ndarray) -> np.ndarray:
+    """ln ‖row‖ for every row, each scaled by its largest entry first."""
+    largest = np.max(np.abs(rows), axis=1, initial=0.0)
     usable = (largest > 0) & np.isfinite(largest)
     scale = np.where(usable, largest, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ln_rows = np.log(largest) + np.log(np.linalg.norm(m / scale[:, None], axis=1)) + e * LN2
-    ln_rows = np.where(usable, ln_rows, np.where(largest == 0, -np.inf, largest))
-    ln_rows[np.isnan(m).any(axis=1)] = np.nan
-    return _log_sum_squares(ln_rows)
+        ln = np.log(scale) + np.log(np.linalg.norm(rows / scale[:, None], axis=1))
+    return _unusable(ln, usable, largest, np.isnan(rows).any(axis=1))
 
 
-def _log_sum_squares(ln_rows: np.ndarray) -> float:
-    """ln √(Σ_r e^{2·ln_rows[r]})."""
+def _unusable(ln: np.ndarray, usable: np.ndarray, largest: np.ndarray, has_nan: np.ndarray) -> np.ndarray:
+    """ln where the group's largest entry was a finite nonzero number; −inf for zeros, inf for ±inf, NaN for NaN."""
+    ln = np.where(usable, ln, np.where(largest == 0, -np.inf, largest))
+    return np.where(has_nan, np.nan, ln)
+
+
+def log_sum_squares(ln_rows: np.ndarray) -> float:
+    """ln √(Σ_r e^{2·ln_rows[r]}): the norm of several groups from their ln norms."""
     if np.isnan(ln_rows).any():
         return math.nan
     top = float(ln_rows.max(initial=-math.inf))
@@ -204,7 +265,7 @@ def _log_sum_squares(ln_rows: np.ndarray) -> float:
 
 def ln_global_norm(parts: list[Scaled]) -> float:
     """ln √(Σ_k ‖part_k‖²) over several arrays."""
-    return _log_sum_squares(np.array([ln_norm(p) for p in parts]))
+    return log_sum_squares(np.array([ln_norm(p) for p in parts]))
 
 
 ROW_SQUARES = (LOW * LOW, HIGH * HIGH)
@@ -227,15 +288,13 @@ def normalized_rows(x: Scaled) -> tuple[Scaled, np.ndarray, float]:
     return rescaled, squares, float(squares.sum())
 
 
-def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray, total: float) -> float:
+def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray, total: float, rows: np.ndarray) -> float:
     """ln √(Σ_r squares[r] · 4^exponent[r]): a row-scaled array's Frobenius norm from its rows' Σ mantissa²
-    (total: their plain sum)."""
-    if isinstance(exponent, int):
-        if SQUARE_RANGE[0] < total < SQUARE_RANGE[1]:
-            return 0.5 * math.log(total) + exponent * LN2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ln_rows = 0.5 * np.log(squares) + np.broadcast_to(np.asarray(exponent).reshape(-1), squares.shape) * LN2
-    return _log_sum_squares(ln_rows)
+    (total: their plain sum; rows: the mantissas, read only where a sum left the exact range)."""
+    if isinstance(exponent, int) and SQUARE_RANGE[0] < total < SQUARE_RANGE[1]:
+        return 0.5 * math.log(total) + exponent * LN2
+    exponent = np.broadcast_to(np.asarray(exponent).reshape(-1), squares.shape)
+    return log_sum_squares(ln_from_squares(squares, exponent, lambda bad: _careful_ln_rows(rows[bad])))
 
 
 def stack_rows(parts: list[Scaled]) -> tuple[np.ndarray, np.ndarray]:
@@ -249,15 +308,8 @@ def stack_rows(parts: list[Scaled]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def per_step_norms(values: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """ln ‖values[t] · 2^exponent[t]‖ for every t (axis 0), from sums of squares, careful where out of range."""
-    flat = values.reshape(len(values), -1)
-    squares = np.einsum("ij,ij->i", flat, flat)
-    with np.errstate(divide="ignore"):
-        ln = 0.5 * np.log(squares) + exponent * LN2
-    bad = ~((squares > SQUARE_RANGE[0]) & (squares < SQUARE_RANGE[1])) & (squares != 0)
-    for t in np.nonzero(bad)[0]:
-        ln[t] = _careful_ln_norm(flat[t], int(exponent[t]))
-    return ln
+    """ln ‖values[t] · 2^exponent[t]‖ for every t (axis 0)."""
+    return ln_group_norms(values.reshape(len(values), -1), exponent)
 
 
 def sum_over_steps(values: np.ndarray, exponent: np.ndarray) -> Scaled:
@@ -266,6 +318,6 @@ def sum_over_steps(values: np.ndarray, exponent: np.ndarray) -> Scaled:
         return Scaled(values[0], int(exponent[0]))
     nonzero = np.any(values.reshape(len(values), -1) != 0, axis=1)
     top = int(exponent[nonzero].max()) if nonzero.any() else 0
-    shift = np.maximum(exponent - top, -2000).reshape((-1,) + (1,) * (values.ndim - 1))
+    shift = np.maximum(exponent - top, SHIFT_FLOOR).reshape((-1,) + (1,) * (values.ndim - 1))
     with np.errstate(under="ignore"):
         return Scaled(np.ldexp(values, shift).sum(axis=0), top)

@@ -3,16 +3,19 @@
 Vanishing chain (the article's "standard" initialization): width 1, w_j, b_j ~ N(0, 1).
 Exploding chain (the article's construction): every w_j = 100 and b_j = z* − 100·a_{j−1}, so every
 z_j = z*, the activation's steepest point: each factor w_j act'(z*) is 100 · 1/4 = 25 for sigmoid (z* = 0),
-100 for tanh (z* = 0) and for ReLU (z* = 1, slope 1). With gating, a_{j−1} is the gated layer's output,
-and the biases follow it the same way.
+100 for tanh (z* = 0) and for ReLU (z* = 1, slope 1). With gating or a skip connection, a_{j−1} is that layer's
+output, and the biases follow it the same way.
 
 For a width-1 chain, backpropagation is the article's product
 
     ∂C/∂b_1 = ∂a_1/∂b_1 · Π_{j=2..L} ∂a_j/∂a_{j−1} · ∂C/∂a_L,     C = ½(a_L − y)²
 
-and analyze_chain reads every term from the chain kernel, which builds them from the layers' own formulas
-(gradviz.engine.layers: local_factor): a plain layer's factor is w_j act'(z_j), a gated one's
-f_j + i_j w_j act'(z_j) + a_{j−1} σ'(zf_j) wf_j + g_j σ'(zi_j) wi_j.
+and analyze_chain reads every term from the chain kernel, which builds them from the layers' own local factors
+(gradviz.engine.layers: chain_locals): a plain layer's factor is w_j act'(z_j), a gated one's
+f_j + i_j w_j act'(z_j) + a_{j−1} σ'(zf_j) wf_j + g_j σ'(zi_j) wi_j, and a skip connection a_j = a_{j−1} + s·(…)
+makes it 1 + s·(that): the exploding chain's factor becomes 1 + 25 = 26, the vanishing chain's a product of
+(1 + small) terms. The remedies come from gradviz.training.remedies' registry; normalization does not apply to one
+neuron (its layer norm is 0), and a ChainConfig with it raises ValueError.
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from gradviz.engine.activations import get_activation, sigmoid
+from gradviz.engine.activations import get_activation
 from gradviz.engine.backprop import chain_backprop
 from gradviz.engine.checks import real_number, whole_number
-from gradviz.engine.network import Network
-from gradviz.engine.scaled import LOG10_2
+from gradviz.engine.network import Design, Network
+from gradviz.engine.scaled import log10_magnitude
 from gradviz.training.descent import Training, train
 from gradviz.training.history import History
-from gradviz.training.remedies import Remedies
+from gradviz.training.remedies import Remedies, check_applicable, network_design, training_rules
 
 CASES = ("vanishing", "exploding")
 EXPLODING_WEIGHT = 100.0
@@ -58,45 +61,48 @@ def _exploding_a0(a0) -> float:
     return a0
 
 
-def _chain_gates(depth: int, forget_bias: float | None):
-    """Constant gates for every layer (gate weights 0): f = σ(forget_bias), i = σ(0) = 1/2."""
-    if forget_bias is None:
-        return None
-    zeros = np.zeros(depth)
-    return zeros, np.full(depth, _finite(forget_bias, "forget_bias")), zeros, zeros
+def chain_design(activation: str = "sigmoid", forget_bias: float | None = None, residual: bool = False,
+                 branch_scale: float = 1.0) -> Design:
+    """The chain's layers: activation, constant gates (f = σ(forget_bias), i = σ(0) = 1/2), and the article's skip
+    connection a_j = a_{j−1} + s·(the layer's output) when residual."""
+    if not isinstance(residual, bool):
+        raise ValueError(f"residual must be True or False, not {residual!r}")
+    return Design(activation, None if forget_bias is None else _finite(forget_bias, "forget_bias"),
+                  residual="post" if residual else None, branch_scale=branch_scale)
 
 
 def vanishing_chain(depth: int, seed: int = 0, a0: float = 1.0, activation: str = "sigmoid",
-                    forget_bias: float | None = None) -> tuple[Network, np.ndarray]:
+                    forget_bias: float | None = None, residual: bool = False,
+                    branch_scale: float = 1.0) -> tuple[Network, np.ndarray]:
     """The article's vanishing chain: width 1, w_j, b_j ~ N(0, 1) from default_rng(seed); x = [[a0]].
 
     Layer j draws its (w_j, b_j) as row j of one (depth, 2) draw, so a deeper chain with the same seed
-    keeps the shallower chain's first layers. forget_bias: gate every layer (f = σ(forget_bias)).
+    keeps the shallower chain's first layers. forget_bias: gate every layer (f = σ(forget_bias)); residual: a skip
+    connection around every layer, a_j = a_{j−1} + s·σ(w_j a_{j−1} + b_j), each factor 1 + s·w_j σ'(z_j).
     """
     depth, seed = _depth(depth), _seed(seed)
+    design = chain_design(activation, forget_bias, residual, branch_scale)
     draws = np.random.default_rng(seed).standard_normal((depth, 2))
-    net = Network.chain_of(draws[:, 0], draws[:, 1], activation, _chain_gates(depth, forget_bias))
-    return net, np.array([[_finite(a0, "a0")]])
+    return design.chain(draws[:, 0], draws[:, 1]), np.array([[_finite(a0, "a0")]])
 
 
-def exploding_chain(depth: int, a0: float = 1.0, activation: str = "sigmoid",
-                    forget_bias: float | None = None) -> tuple[Network, np.ndarray]:
+def exploding_chain(depth: int, a0: float = 1.0, activation: str = "sigmoid", forget_bias: float | None = None,
+                    residual: bool = False, branch_scale: float = 1.0) -> tuple[Network, np.ndarray]:
     """The article's exploding chain: w_j = 100, b_j = z* − 100·a_{j−1}, so z_j = z* in every layer.
 
-    With gating (forget_bias set), a_j = f·a_{j−1} + i·act(z*) with f = σ(forget_bias), i = σ(0).
+    a_{j−1} is what the layer below outputs: act(z*), or f·a_{j−2} + i·act(z*) with gating (f = σ(forget_bias),
+    i = σ(0)), plus a_{j−2} inside a skip connection (residual: each factor 1 + 100·σ'(0) = 26 — it still explodes).
     """
     depth, a0 = _depth(depth), _exploding_a0(a0)
-    act = get_activation(activation)
-    z_star, g_star = act.steepest_z, float(act.fn(np.array(act.steepest_z)))
-    gates = _chain_gates(depth, forget_bias)
-    f = float(sigmoid(np.array(float(forget_bias)))) if forget_bias is not None else 0.0
-    i = 0.5 if forget_bias is not None else 1.0
+    design = chain_design(activation, forget_bias, residual, branch_scale)
+    z_star = get_activation(activation).steepest_z
+    layer = design.chain([EXPLODING_WEIGHT], [0.0]).layers[0]
+    values = {name: array.ravel().tolist() for name, array in zip(layer.parameter_names, layer.parameters())}
     biases, a = [], a0
     for _ in range(depth):
         biases.append(z_star - EXPLODING_WEIGHT * a)
-        a = f * a + i * g_star
-    net = Network.chain_of(np.full(depth, EXPLODING_WEIGHT), biases, activation, gates)
-    return net, np.array([[a0]])
+        _, a = layer.scalar_run(a, values | {"b": biases[-1:]})  # the layer's own forward pass: a_j
+    return design.chain(np.full(depth, EXPLODING_WEIGHT), biases), np.array([[a0]])
 
 
 @dataclass(frozen=True)
@@ -119,13 +125,21 @@ class ChainConfig:
             _exploding_a0(self.a0)
         if not isinstance(self.remedies, Remedies):
             raise ValueError("remedies must be a gradviz Remedies value")
+        check_applicable(self.remedies, "chain")
+
+    @property
+    def design(self) -> Design:
+        """The chain's layers as the remedies make them (gradviz.training.remedies' registry)."""
+        return network_design(self.remedies, "chain", chain_design(), blocks=self.depth)
 
     def build(self) -> tuple[Network, np.ndarray]:
         """The network and input x = [[a0]] of this case."""
-        r = self.remedies
+        d = self.design
+        residual = d.residual is not None
         if self.case == "vanishing":
-            return vanishing_chain(self.depth, self.seed, self.a0, r.activation, r.forget_bias)
-        return exploding_chain(self.depth, self.a0, r.activation, r.forget_bias)
+            return vanishing_chain(self.depth, self.seed, self.a0, d.activation, d.forget_bias, residual,
+                                   d.branch_scale)
+        return exploding_chain(self.depth, self.a0, d.activation, d.forget_bias, residual, d.branch_scale)
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,27 +215,22 @@ def _config(config) -> None:
         raise ValueError(f"config must be a gradviz ChainConfig, not {type(config).__name__}")
 
 
-def _log10(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log10(np.abs(mantissa)) + exponent * LOG10_2
-
-
 def analyze_chain(config: ChainConfig) -> ChainReport:
     """The chain of `config`, analysed layer by layer (quadratic cost C = ½(a_L − y)²)."""
     _config(config)
     net, x = config.build()
     result = chain_backprop(net, x, np.array([[config.y]]), cost="quadratic")
-    fwd = result.forward
-    a = fwd.a[:, 0]
+    q = result.quantities
+    a = q["a"][:, 0]
     gated = config.remedies.gated
     factor_m, factor_e = result.factor
     da_db_m, da_db_e = result.da_db
     grad_m, grad_e = result.grads["b"]
-    return ChainReport(config, fwd.w.copy(), net.chain.b.copy(), fwd.z[:, 0], a,
-                       fwd.f[:, 0] if gated else None, fwd.i[:, 0] if gated else None,
-                       _log10(factor_m[:, 0], factor_e[:, 0]), np.sign(factor_m[:, 0]),
-                       _log10(da_db_m[:, 0], da_db_e[:, 0]), _log10(grad_m, grad_e), np.sign(grad_m),
-                       float(a[-1] - config.y), result.cost)
+    return ChainReport(config, q["w"].copy(), q["b"].copy(), q["z"][:, 0], a,
+                       q["f"][:, 0] if gated else None, q["i"][:, 0] if gated else None,
+                       log10_magnitude(factor_m[:, 0], factor_e[:, 0]), np.sign(factor_m[:, 0]),
+                       log10_magnitude(da_db_m[:, 0], da_db_e[:, 0]), log10_magnitude(grad_m, grad_e),
+                       np.sign(grad_m), float(a[-1] - config.y), result.cost)
 
 
 def train_chain(config: ChainConfig, training: Training, progress=None) -> History:
@@ -230,7 +239,7 @@ def train_chain(config: ChainConfig, training: Training, progress=None) -> Histo
     if not isinstance(training, Training):
         raise ValueError(f"training must be a gradviz Training value, not {type(training).__name__}")
     net, x = config.build()
-    r = config.remedies
-    history = train(net, x, np.array([[config.y]]), training.steps, training.eta, cost="quadratic", clip=r.clip,
-                    regularization=r.regularization, progress=progress)
+    rules = training_rules(config.remedies)
+    history = train(net, x, np.array([[config.y]]), training.steps, training.eta, cost="quadratic", clip=rules.clip,
+                    regularization=rules.regularization, progress=progress)
     return replace(history, time_label="step")

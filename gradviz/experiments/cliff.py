@@ -39,8 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import gradviz
 from gradviz.engine.activations import sigmoid, sigmoid_prime
+from gradviz.engine.backprop import backprop
+from gradviz.engine.network import Network
 
 Array = np.ndarray
 CLIP_EPSILON = 1e-6  # PyTorch's clip_grad_norm_ adds it to the norm
@@ -86,7 +87,7 @@ class CliffModel:
 
     def network(self, w: float, b: float):
         """The unrolled width-1 sigmoid network with shared (w, b)."""
-        return gradviz.Network([[[w]]], [[b]], "sigmoid", unroll=self.steps)
+        return Network([[[w]]], [[b]], "sigmoid", unroll=self.steps)
 
     def loss(self, w, b) -> Array:
         """E(w, b) for arrays of w and b (broadcast), by the forward recurrence."""
@@ -99,7 +100,7 @@ class CliffModel:
     def gradient(self, w: float, b: float) -> tuple[float, float, float]:
         """(E, ∂E/∂w, ∂E/∂b) at one point, from gradviz.backprop (E = 2 C, C the quadratic cost)."""
         a0 = float(sigmoid(np.array(self.x0)))
-        grads = gradviz.backprop(self.network(w, b), [[a0]], [[self.target]], "quadratic")
+        grads = backprop(self.network(w, b), [[a0]], [[self.target]], "quadratic")
         return 2.0 * grads.cost, 2.0 * float(grads.nabla_w[0][0, 0]), 2.0 * float(grads.nabla_b[0][0])
 
     def wall_bias(self, w):

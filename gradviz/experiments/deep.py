@@ -37,6 +37,21 @@ Choices:
     cost     cross-entropy with the sigmoid output: δ_L = a_L − y carries no σ'(z_L) factor, so the
              profile shows what the hidden layers do to the gradient, not a saturated output unit.
 
+Skip connections and normalization (the remedies; `residual`, `norm`, `branch_scaling`): the hidden layers after
+the first become He et al. 2016b's pre-activation blocks h_l = h_{l−1} + s·(W_l φ(N(h_{l−1})) + b_l), s = 1/√(L − 1)
+with branch_scaling; norm ("batch", "layer") normalizes after the linear map in plain layers and before the
+activation in a block. The signal's theory per layer (theory_signal_factor, NaN where none):
+
+    plain                ‖∂c/∂a_l‖ / ‖∂c/∂a_{l+1}‖ = √(σ_w² E[φ'(√q_{l+1} z)²])          (above)
+    blocks, no norm      √(1 + s² σ_w² E[φ'(√q z)²]), q_l = q_{l−1} + s²(σ_w² E[φ(√q_{l−1} z)²] + σ_b²): ReLU √2
+                         per block at He init, an exponential explosion at initialization; √(1 + 1/L) scaled
+    blocks, layer norm   √(1 + s² σ_w² E[φ'(u)²] / q_l), u ~ N(0, 1), q_l growing by s²(σ_w² E[φ(u)²] + σ_b²) a
+                         block: polynomial (≈ 1.02 a block in the middle of 50 ReLU blocks)
+    batch norm (plain)   √(π/(π − 1)) ≈ 1.211 for ReLU (Yang et al. 2019): it explodes at initialization
+    layer norm (plain)   √(σ_w² E[φ'(u)²] / (σ_w² E[φ(u)²] + σ_b²)): 1 for ReLU
+Batch norm right after a linear map cancels its bias (∂C/∂b = 0 exactly): the profile then records ‖∂C/∂W_l‖
+(speed "weight") where it would record ‖∂C/∂b_l‖.
+
 Reproductions (PAPERS): Glorot & Bengio 2010 — 5 tanh layers, their "standard" U(±1/√n) (the pytorch
 scheme, σ_w² = 1/3: each layer multiplies the gradient by √(χ₁) ≈ 0.56–0.58 < √(1/3), so
 ‖∂C/∂b_1‖/‖∂C/∂b_5‖ ≈ 0.10) against their "normalized" init (xavier, σ_w² = 1 between hidden layers:
@@ -53,10 +68,12 @@ from typing import Callable
 
 import numpy as np
 
-import gradviz
 from gradviz.datasets import mnist_1k
+from gradviz.engine.backprop import backprop, forward_trace
 from gradviz.engine.initializations import SCHEMES, initialize
-from gradviz.engine.meanfield import ACTIVATIONS, moments
+from gradviz.engine.meanfield import ACTIVATIONS, moments, normalized_gradient_factor
+from gradviz.engine.network import Design
+from gradviz.engine.normalization import NORMS
 
 Array = np.ndarray
 MAX_DEPTH, MAX_WIDTH, MAX_SEEDS, N_DIGITS = 100, 512, 50, 1000
@@ -79,7 +96,9 @@ def _check_choice(name: str, value, choices) -> None:
 
 @dataclass(frozen=True)
 class DeepConfig:
-    """An MLP [784, width × depth, 10] at initialization: hidden activation, scheme, number of seeds."""
+    """An MLP [784, width × depth, 10] at initialization: hidden activation, scheme, number of seeds; residual:
+    pre-activation blocks after the first hidden layer, branch_scaling: their branches scaled by 1/√(depth − 1);
+    norm: None, "batch" or "layer"."""
 
     depth: int = 30
     width: int = 256
@@ -88,6 +107,9 @@ class DeepConfig:
     seeds: int = 5
     batch: int = 256
     gain: float = 1.0
+    residual: bool = False
+    norm: str | None = None
+    branch_scaling: bool = False
 
     def __post_init__(self):
         _check_int("depth", self.depth, 1, MAX_DEPTH)
@@ -98,10 +120,24 @@ class DeepConfig:
         _check_int("batch", self.batch, 1, N_DIGITS)
         _require(isinstance(self.gain, numbers.Real) and not isinstance(self.gain, bool) and 0 < self.gain < np.inf,
                  f"gain must be a finite number > 0; got {self.gain!r}.")
+        for name in ("residual", "branch_scaling"):
+            _require(isinstance(getattr(self, name), bool), f"{name} must be True or False; got {getattr(self, name)!r}.")
+        _check_choice("norm", self.norm, (None,) + tuple(NORMS))
 
     @property
     def sizes(self) -> list[int]:
         return [784] + [self.width] * self.depth + [10]
+
+    @property
+    def design(self) -> Design:
+        """The hidden layers: pre-activation blocks after the first when residual, normalized when norm."""
+        scale = 1.0 / np.sqrt(max(self.depth - 1, 1)) if self.residual and self.branch_scaling else 1.0
+        return Design(self.activation, norm=self.norm, residual="pre" if self.residual else None, branch_scale=scale)
+
+    @property
+    def speed(self) -> str:
+        """The per-layer gradient the profile records: ‖∂C/∂b_l‖, or ‖∂C/∂W_l‖ where batch norm cancels the bias."""
+        return "weight" if self.design.bias_cancels else "bias"
 
 
 PAPERS = {
@@ -114,12 +150,14 @@ PAPERS = {
 class DeepProfile:
     """Per hidden layer (index l − 1 for layer l): measurements per seed, their median and band, the theory.
 
-    spread, log10_grad, log10_grad_a   (seeds, depth): std of a_l; log10 ‖∂C/∂b_l‖; log10 of the RMS
-                                       over digits of ‖∂c/∂a_l‖
+    spread, log10_grad, log10_grad_a   (seeds, depth): std of a_l; log10 ‖∂C/∂b_l‖ (‖∂C/∂W_l‖ when
+                                       config.speed is "weight"); log10 of the RMS over digits of ‖∂c/∂a_l‖
     *_median, *_low, *_high            (depth,): median and 10th / 90th percentiles over the seeds
     theory_q                           (depth,): predicted variance of one unit of z_l (mean over digits)
     theory_spread                      (depth,): predicted std of a_l
-    theory_factor                      (depth − 1,): predicted ‖∂C/∂b_l‖ / ‖∂C/∂b_{l+1}‖, l < depth
+    theory_factor                      (depth − 1,): predicted ‖∂C/∂b_l‖ / ‖∂C/∂b_{l+1}‖, l < depth (NaN but
+                                       for plain layers)
+    theory_signal_factor               (depth − 1,): predicted ‖∂c/∂a_l‖ / ‖∂c/∂a_{l+1}‖ (NaN where no theory)
     theory_log10_grad, theory_log10_grad_a  (depth,): the two gradient lines, anchored at l = depth
     """
 
@@ -140,8 +178,17 @@ class DeepProfile:
     theory_q: Array
     theory_spread: Array
     theory_factor: Array
+    theory_signal_factor: Array
     theory_log10_grad: Array
     theory_log10_grad_a: Array
+
+    def signal_factor(self, layers: slice | None = None) -> float:
+        """The measured ‖∂c/∂a_l‖ / ‖∂c/∂a_{l+1}‖: the median over the seeds and over `layers` (0-based indices of l,
+        the middle third by default, away from the input and the output)."""
+        steps = 10.0 ** (self.log10_grad_a[:, :-1] - self.log10_grad_a[:, 1:])
+        depth = self.config.depth
+        chosen = slice(depth // 3, max(2 * depth // 3, depth // 3 + 1)) if layers is None else layers
+        return float(np.median(steps[:, chosen]))
 
 
 def digit_batch(batch: int) -> tuple[Array, Array]:
@@ -153,12 +200,14 @@ def digit_batch(batch: int) -> tuple[Array, Array]:
 
 def _measure(config: DeepConfig, seed: int, x: Array, y: Array) -> tuple[Array, Array, Array]:
     """(std of a_l, log10 ‖∂C/∂b_l‖, log10 RMS_digits ‖∂c/∂a_l‖) over the hidden layers of a seed's net."""
-    net = initialize(config.sizes, config.scheme, seed=seed, activation=config.activation, gain=config.gain)
-    trace = gradviz.forward_trace(net, x)
+    d = config.design
+    net = initialize(config.sizes, config.scheme, seed=seed, activation=config.activation, gain=config.gain,
+                     residual=d.residual or False, norm=d.norm, branch_scale=d.branch_scale)
+    trace = forward_trace(net, x)
     spread = np.array([np.std(layer.a) for layer in trace[:config.depth]])
-    gradients = gradviz.backprop(net, x, y, "cross_entropy")
-    per_digit = np.asarray(gradients.log10_activation_grad_norms)[1:config.depth + 1] + 0.5 * np.log10(len(x))
-    return spread, np.asarray(gradients.log10_bias_norms)[:config.depth], per_digit
+    gradients = backprop(net, x, y, "cross_entropy")
+    per_digit = np.asarray(gradients.log10_signal_norms)[1:config.depth + 1] + 0.5 * np.log10(len(x))
+    return spread, np.asarray(gradients.log10_norms(config.speed))[:config.depth], per_digit
 
 
 def mean_field_profile(config: DeepConfig, x: Array) -> tuple[Array, Array, Array, Array]:
@@ -182,6 +231,32 @@ def mean_field_profile(config: DeepConfig, x: Array) -> tuple[Array, Array, Arra
     return np.array(q_mean), np.array(spread), np.sqrt(sw2_next * slope[:-1]), np.sqrt(sw2_next * slope[1:])
 
 
+def signal_theory(config: DeepConfig, x: Array) -> Array:
+    """Predicted ‖∂c/∂a_l‖ / ‖∂c/∂a_{l+1}‖ for l = 1..depth − 1 of a network with skip connections or normalization
+    (the module's table; NaN where no theory covers it). q: the variance of the residual stream across its units,
+    from the first layer's output on the digits x."""
+    steps = config.depth - 1
+    scheme = SCHEMES[config.scheme]
+    (sw2_in, sb2_in), (sw2, sb2) = (scheme.variances(n_in, n_out, config.gain) for n_in, n_out in
+                                    (config.sizes[:2], config.sizes[1:3]))
+    unit = moments(config.activation, 1.0)  # of a normalized unit u ~ N(0, 1)
+    if not config.residual:
+        factor = normalized_gradient_factor(config.norm, config.activation, sw2, sb2)
+        return np.full(steps, np.nan if factor is None else factor)
+    if config.norm == "batch":
+        return np.full(steps, np.nan)
+    s2 = config.design.branch_scale ** 2
+    first = unit if config.norm else moments(config.activation, sw2_in * np.mean(x * x, axis=1) + sb2_in)
+    q = float(np.mean(first.second - first.mean ** 2))
+    factors = []
+    for _ in range(steps):
+        m = unit if config.norm else moments(config.activation, q)
+        slope = unit.slope_second / q if config.norm else m.slope_second
+        factors.append(np.sqrt(1.0 + s2 * sw2 * float(slope)))
+        q += s2 * (sw2 * float(m.second) + sb2)
+    return np.array(factors)
+
+
 def _band(values: Array) -> tuple[Array, Array, Array]:
     """(median, low, high) over the seeds (axis 0)."""
     low, median, high = np.percentile(values, (BAND[0], 50.0, BAND[1]), axis=0)
@@ -189,7 +264,10 @@ def _band(values: Array) -> tuple[Array, Array, Array]:
 
 
 def _line_back(anchor: float, factor: Array) -> Array:
-    """log10 values per layer ending at anchor, each layer below it lower by log10 factor."""
+    """log10 values per layer ending at anchor, each layer below it lower by log10 factor (all NaN where a factor
+    has no theory: a line is all or nothing)."""
+    if np.isnan(factor).any():
+        return np.full(len(factor) + 1, np.nan)
     return anchor + np.concatenate([np.cumsum(np.log10(factor)[::-1])[::-1], [0.0]])
 
 
@@ -205,6 +283,9 @@ def deep_profile(config: DeepConfig, progress: Callable[[float], None] | None = 
         if progress is not None:
             progress((seed + 1) / config.seeds)
     q, theory_spread, factor, factor_a = mean_field_profile(config, x)
+    if config.residual or config.norm is not None:  # the plain recursion's lines do not describe these layers
+        q, theory_spread, factor = (np.full_like(v, np.nan) for v in (q, theory_spread, factor))
+        factor_a = signal_theory(config, x)
     spread_median, spread_low, spread_high = _band(spread)
     grad_median, grad_low, grad_high = _band(log10_grad)
     grad_a_median, grad_a_low, grad_a_high = _band(log10_grad_a)
@@ -214,5 +295,5 @@ def deep_profile(config: DeepConfig, progress: Callable[[float], None] | None = 
         log10_grad=log10_grad, log10_grad_median=grad_median, log10_grad_low=grad_low, log10_grad_high=grad_high,
         log10_grad_a=log10_grad_a, log10_grad_a_median=grad_a_median, log10_grad_a_low=grad_a_low,
         log10_grad_a_high=grad_a_high, theory_q=q, theory_spread=theory_spread, theory_factor=factor,
-        theory_log10_grad=_line_back(grad_median[-1], factor),
+        theory_signal_factor=factor_a, theory_log10_grad=_line_back(grad_median[-1], factor),
         theory_log10_grad_a=_line_back(grad_a_median[-1], factor_a))

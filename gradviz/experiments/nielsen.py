@@ -8,6 +8,10 @@ it; the speed of layer l is ‖∂C/∂b_l‖ over the training set.
                 initialization's, and every bias b_l = −W_l·mean(a_{l−1}) over the training set, so every
                 neuron's z is 0 on the average digit, where σ' is largest: each layer multiplies the
                 gradient by about 2 on the way back.
+The remedies shape the hidden layers through gradviz.training.remedies' registry: ReLU, constant LSTM-style gates,
+skip connections a_l = a_{l−1} + s·σ(W a_{l−1} + b) (the chain's form, in the layers of width 30 → 30) and
+normalization after the linear map. Batch norm cancels the bias right before it (∂C/∂b is exactly 0), so a
+batch-normalized run's speed is ‖∂C/∂W_l‖ instead (`speed`).
 
 His published curves (MIT licence, gradviz/data/nielsen/README.md): norms_during_training_{2,3,4}_layers.json,
 each hidden layer's ‖∂C/∂b_l‖ before each of 500 epochs; initial_gradient.json, ∂C/∂b_j of the first six
@@ -25,16 +29,15 @@ import numpy as np
 import pandas as pd
 
 from gradviz.datasets import mnist_1k
-from gradviz.engine.activations import get_activation
 from gradviz.engine.backprop import backprop
-from gradviz.engine.initializations import get_scheme, initialize
-from gradviz.engine.meanfield import MeanField, mean_field
 from gradviz.engine.checks import whole_number
-from gradviz.engine.layers import Gate
-from gradviz.engine.network import Network
+from gradviz.engine.initializations import get_scheme, initialize
+from gradviz.engine.meanfield import MeanField, mean_field, normalized_gradient_factor
+from gradviz.engine.network import Design, Network
 from gradviz.training.descent import Training, train
 from gradviz.training.history import History
-from gradviz.training.remedies import L2, NoRegularization, Remedies
+from gradviz.training.remedies import (L2, Remedies, TrainingRules, check_applicable, network_design,
+                                       training_rules)
 
 NIELSEN_LMBDA = 5.0
 NIELSEN_ETA = 0.1
@@ -67,58 +70,67 @@ class NielsenConfig:
             raise ValueError(f"case must be one of {CASES}, not {self.case!r}")
         for name, low, high in (("n_hidden", 1, 20), ("width", 1, 1000)):
             whole_number(getattr(self, name), name, low, high)
+        if not isinstance(self.remedies, Remedies):
+            raise ValueError("remedies must be a gradviz Remedies value")
+        check_applicable(self.remedies, "nielsen")
 
     @property
     def sizes(self) -> list[int]:
         return [784] + [self.width] * self.n_hidden + [10]
 
+    @property
+    def design(self) -> Design:
+        """The hidden layers as the remedies make them (n_hidden − 1 of them keep their width and take a skip)."""
+        return network_design(self.remedies, "nielsen", Design(), blocks=self.n_hidden - 1)
+
+    @property
+    def rules(self) -> TrainingRules:
+        """Training's clipping, and the regularization remedy or Nielsen's own L2 λ = 5.0 when none is chosen."""
+        return training_rules(self.remedies, TrainingRules(regularization=L2(NIELSEN_LMBDA)))
+
     def regularization(self):
-        """The regularization remedy, or Nielsen's own L2 λ = 5.0 when none is chosen."""
-        chosen = self.remedies.regularization
-        return L2(NIELSEN_LMBDA) if isinstance(chosen, NoRegularization) else chosen
+        """The regularization this run trains with (rules.regularization)."""
+        return self.rules.regularization
+
+    @property
+    def speed(self) -> str:
+        """The per-layer norm its record keeps: ‖∂C/∂b_l‖ (Nielsen's), or ‖∂C/∂W_l‖ where batch norm cancels the
+        biases (∂C/∂b is exactly 0 there)."""
+        return "weight" if self.design.bias_cancels else "bias"
 
 
-def gate_hidden_layers(net: Network, forget_bias: float | None) -> Network:
-    """Gate every square hidden layer (the output and the input-width layers stay plain)."""
-    if forget_bias is None:
-        return net
-    last = len(net.weights) - 1
-    gates = [Gate.constant(w.shape[0], forget_bias) if w.shape[0] == w.shape[1] and k < last else None
-             for k, w in enumerate(net.weights)]
-    return Network(net.weights, net.biases, net.activation, tuple(gates))
+def _initial(cfg: NielsenConfig) -> Network:
+    d = cfg.design
+    return initialize(cfg.sizes, cfg.remedies.init, seed=cfg.seed, activation=d.activation, gain=cfg.remedies.init_gain,
+                      residual=d.residual or False, norm=d.norm, branch_scale=d.branch_scale, forget_bias=d.forget_bias)
 
 
 def _exploding(cfg: NielsenConfig, x: np.ndarray) -> Network:
-    """After layer 1, weights 10× the initialization's; every bias centres its layer's z at 0 on the mean digit."""
-    r = cfg.remedies
-    base = initialize(cfg.sizes, r.init, seed=cfg.seed, activation=r.activation, gain=r.init_gain)
-    names = (r.activation,) * cfg.n_hidden + ("sigmoid",)
-    weights, biases, a = [], [], x
-    for k, (w, name) in enumerate(zip(base.weights, names)):
-        w = w * (1.0 if k == 0 else EXPLODING_WEIGHT_SCALE)
-        b = -(a.mean(axis=0) @ w.T)
-        weights.append(w)
-        biases.append(b)
-        a = get_activation(name).fn(a @ w.T + b)
-    return Network(weights, biases, names)
+    """After layer 1, weights 10× the initialization's; every bias centres its layer's z = W a + b at 0 on the mean
+    digit, a taken from the layers below as they are (gated, with skips, normalized)."""
+    layers, a = [], x
+    for k, layer in enumerate(_initial(cfg).layers):
+        arrays = dict(zip(layer.parameter_names, layer.parameters()))
+        w = arrays["w"] * (1.0 if k == 0 else EXPLODING_WEIGHT_SCALE)
+        arrays.update(w=w, b=-(a.mean(axis=0) @ w.T))
+        layer = layer.with_parameters(iter([arrays[name] for name in layer.parameter_names]))
+        layers.append(layer)
+        a = layer.forward(a).a
+    return Network.of(layers)
 
 
 def nielsen_setup(cfg: NielsenConfig) -> tuple[Network, np.ndarray, np.ndarray]:
     """(network, x, y) of the experiment, on the shipped 1,000 MNIST digits."""
     x, y = mnist_1k()
-    r = cfg.remedies
-    if cfg.case == "vanishing":
-        net = initialize(cfg.sizes, r.init, seed=cfg.seed, activation=r.activation, gain=r.init_gain)
-    else:
-        net = _exploding(cfg, x)
-    return gate_hidden_layers(net, r.forget_bias), x, y
+    return (_initial(cfg) if cfg.case == "vanishing" else _exploding(cfg, x)), x, y
 
 
 def train_nielsen(cfg: NielsenConfig, training: Training, progress=None) -> History:
     """Full-batch gradient descent with cross-entropy, as Nielsen ran it (training.steps epochs)."""
     net, x, y = nielsen_setup(cfg)
-    return train(net, x, y, training.steps, training.eta, cost="cross_entropy", clip=cfg.remedies.clip,
-                 regularization=cfg.regularization(), seed=cfg.seed, progress=progress)
+    rules = cfg.rules
+    return train(net, x, y, training.steps, training.eta, cost="cross_entropy", clip=rules.clip,
+                 regularization=rules.regularization, seed=cfg.seed, progress=progress, speed=cfg.speed)
 
 
 def has_published_curves(cfg: NielsenConfig) -> bool:
@@ -158,21 +170,39 @@ def per_neuron_gradients(seed: int = 0, init: str = "nielsen") -> np.ndarray:
 
 
 def initial_speeds(cfg: NielsenConfig, seeds: int) -> np.ndarray:
-    """log10 ‖∂C/∂b_l‖ at initialization over the training set for l = 1..L, one row per seed
-    cfg.seed, cfg.seed + 1, …, cfg.seed + seeds − 1: shape (seeds, L)."""
+    """log10 ‖∂C/∂b_l‖ (‖∂C/∂W_l‖ where cfg.speed says so) at initialization over the training set for l = 1..L,
+    one row per seed cfg.seed, cfg.seed + 1, …, cfg.seed + seeds − 1: shape (seeds, L)."""
     rows = []
     for k in range(seeds):
         net, x, y = nielsen_setup(replace(cfg, seed=cfg.seed + k))
-        rows.append(backprop(net, x, y, "cross_entropy").log10_bias_norms)
+        rows.append(backprop(net, x, y, "cross_entropy").log10_norms(cfg.speed))
     return np.array(rows)
 
 
 def hidden_layer_theory(cfg: NielsenConfig) -> MeanField:
     """Mean-field theory for the hidden-to-hidden layers (width × width) of the configuration: the
     initialization's (σ_w², σ_b²); the exploding case's weights are 10× (σ_w² × 100) and its biases centre
-    every z at 0 on the mean digit, which mean-field theory models as σ_b² = 0."""
+    every z at 0 on the mean digit, which mean-field theory models as σ_b² = 0. It describes the plain layers (no
+    skip connection, no normalization: hidden_layer_factor says what theory predicts there)."""
+    sigma_w2, sigma_b2 = _variances(cfg)
+    return mean_field(cfg.design.activation, sigma_w2, sigma_b2)
+
+
+def _variances(cfg: NielsenConfig) -> tuple[float, float]:
     r = cfg.remedies
     sigma_w2, sigma_b2 = get_scheme(r.init).variances(cfg.width, cfg.width, r.init_gain)
     if cfg.case == "exploding":
         sigma_w2, sigma_b2 = sigma_w2 * EXPLODING_WEIGHT_SCALE**2, 0.0
-    return mean_field(r.activation, sigma_w2, sigma_b2)
+    return sigma_w2, sigma_b2
+
+
+def hidden_layer_factor(cfg: NielsenConfig) -> float | None:
+    """The gradient factor per hidden layer theory predicts for this configuration: mean-field √χ₁ for plain
+    layers, the normalization remedy's factor for normalized ones (gradviz.engine.meanfield), None where no theory
+    covers it (skip connections: the factor grows with the residual stream's variance, layer by layer)."""
+    d = cfg.design
+    if d.residual is not None:
+        return None
+    if d.norm is not None:
+        return normalized_gradient_factor(d.norm, d.activation, *_variances(cfg))
+    return hidden_layer_theory(cfg).gradient_factor

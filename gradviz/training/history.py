@@ -4,8 +4,10 @@ A run records at R moments (`times`: epochs of gradviz's own training, or steps 
 over U updates. Per-layer series are kept for at most MAX_RECORDED_LAYERS layers, evenly thinned with
 the first and the last always kept (`layers`); aggregates over every layer are kept in full.
 
-    grad_log10[r, k]      log10 of layer layers[k]'s gradient norm at times[r]: ‖∂C/∂b_l‖ for gradviz's own
-                          runs (Nielsen's "speed of learning"), the layer's whole gradient norm for a user's run
+    grad_log10[r, k]      log10 of layer layers[k]'s gradient norm at times[r]: for gradviz's own runs ‖∂C/∂b_l‖
+                          (speed "bias", Nielsen's "speed of learning") or ‖∂C/∂W_l‖ (speed "weight": a network
+                          whose biases sit right before batch norm, where ∂C/∂b is exactly 0); the layer's whole
+                          gradient norm for a user's run
     grad_min_log10[r]     the smallest and largest of those over every layer, thinned or not
     grad_max_log10[r]
     loss[r]               the mean cost over the training set at times[r] (has_loss is False for a user's log
@@ -17,6 +19,7 @@ the first and the last always kept (`layers`); aggregates over every layer are k
     update_applied_log10[u]
     update_weight_step[u] the largest ‖ΔW_l‖ / ‖W_l‖ over layers in update u
     stopped_early         the weights became NaN or infinite, and training stopped there
+    speed                 which norm grad_log10 holds for gradviz's own runs: "bias" or "weight"
 
 log10 of an exact zero is −inf; NaN marks a value that is not a number (a symptom, not an error).
 """
@@ -31,6 +34,7 @@ import pandas as pd
 from gradviz.training.diagnostics import Checklist, check_symptoms
 
 MAX_RECORDED_LAYERS = 256
+SPEEDS = ("bias", "weight")
 
 
 def recorded_layers(n_layers: int, limit: int = MAX_RECORDED_LAYERS) -> np.ndarray:
@@ -62,6 +66,7 @@ class History:
     stopped_early: bool = False
     network: object = None
     has_loss: bool = True
+    speed: str = "bias"
 
     @property
     def nbytes(self) -> int:

@@ -1,4 +1,6 @@
-"""The remedies, as values: activation, gating, clipping, regularization and initialization.
+"""The remedies: their rules (clipping, L1/L2), the Remedies value every experiment's config carries, and the
+registry (REMEDIES) that says, for each remedy, its settings, how it changes a network or a training run, where it
+applies, the catalogue keys of its sentences and its theory.
 
 Clipping (PyTorch's definitions), applied to the gradient g of every parameter before the step:
     NoClip                 g as it is
@@ -6,25 +8,40 @@ Clipping (PyTorch's definitions), applied to the gradient g of every parameter b
                            coef < 1 every gradient is multiplied by it (in log space, so a gradient of norm
                            10^13977 still clips to a finite one of norm max_norm)
     ClipValue(clip_value)  every entry clamped to [−clip_value, clip_value] (±inf clamps too; NaN stays NaN)
-Regularization, Nielsen's weight decay over a training set of n examples (biases are not regularized):
+A clipping rule is apply(g, ln ‖g‖, net) -> (the gradient as applied, as one float vector laid out like
+net.theta; ln of its norm); net (its parameters and their layout) is there for rules that look at the weights.
+Regularization, Nielsen's weight decay over a training set of n examples (biases, gains and shifts are not
+regularized), on the network's whole parameter vector θ at once (`weights` marks the weights' entries):
     NoRegularization       w ← w − η ∇w
     L2(lmbda)              w ← (1 − ηλ/n) w − η ∇w
     L1(lmbda)              w ← w − (ηλ/n) sign(w) − η ∇w
+
+The registry is shaped like the page's settings table (gradviz.page.settings.TABLE, after TensorFlow
+Playground's PROPS): one Remedy per switch, owning its settings rows as plain data, `read` (settings → Remedies
+fields), `network` (how it changes the Design of an experiment's hidden layers) or `training` (how it changes
+TrainingRules), where it does not apply and the catalogue key that says why, the catalogue keys of its sentences,
+and its theory where one exists. Experiments fold the registry over their own base design and rules
+(network_design, training_rules); adding a remedy is one entry here (and its words in the catalogue).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
 
 import numpy as np
 
 from gradviz.engine.activations import ACTIVATIONS
 from gradviz.engine.checks import real_number
 from gradviz.engine.initializations import SCHEMES
-from gradviz.engine.scaled import LN2, Scaled, ln_global_norm
+from gradviz.engine.meanfield import normalized_gradient_factor, residual_gradient_factor
+from gradviz.engine.network import Design
+from gradviz.engine.normalization import NORMS
+from gradviz.engine.scaled import LN2, Scaled, ln_norm
 
 NORM_EPS = 1e-6
+EXPERIMENTS = ("chain", "nielsen", "recurrent", "deep", "cliff", "your_run")
 
 
 def _is_finite_number(value) -> bool:
@@ -40,23 +57,16 @@ def _non_negative(value, what: str) -> float:
     return real_number(value, what, at_least=0)
 
 
-def _values(grads: list[Scaled]) -> list[np.ndarray]:
-    return [g.value for g in grads]
-
-
-def _ln_norm(values: list[np.ndarray]) -> float:
-    """ln √(Σ vdot) of float arrays: −inf for zeros (a dead network's), finite where the squares would overflow
-    or underflow, inf or NaN as a symptom."""
-    return ln_global_norm([Scaled(v, 0) for v in values])
+# --- clipping ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class NoClip:
     """No clipping: the step uses the gradient as computed."""
 
-    def apply(self, grads: list[Scaled], ln_norm: float) -> tuple[list[np.ndarray], float]:
-        """(the gradients as floats, ln of their norm)."""
-        return _values(grads), ln_norm
+    def apply(self, g: Scaled, ln_norm_g: float, net=None) -> tuple[np.ndarray, float]:
+        """(the gradient as floats, ln of its norm)."""
+        return g.value, ln_norm_g
 
 
 @dataclass(frozen=True)
@@ -68,13 +78,13 @@ class ClipNorm:
     def __post_init__(self):
         object.__setattr__(self, "max_norm", _positive(self.max_norm, "ClipNorm's max_norm"))
 
-    def apply(self, grads: list[Scaled], ln_norm: float) -> tuple[list[np.ndarray], float]:
-        """(the clipped gradients as floats, ln of their norm)."""
-        ln_coef = math.log(self.max_norm) - float(np.logaddexp(ln_norm, math.log(NORM_EPS)))
+    def apply(self, g: Scaled, ln_norm_g: float, net=None) -> tuple[np.ndarray, float]:
+        """(the clipped gradient as floats, ln of its norm)."""
+        ln_coef = math.log(self.max_norm) - float(np.logaddexp(ln_norm_g, math.log(NORM_EPS)))
         if not ln_coef < 0:
-            return _values(grads), ln_norm
-        clipped = [g.mantissa * np.exp(np.asarray(g.exponent) * LN2 + ln_coef) for g in grads]
-        return clipped, _ln_norm(clipped)
+            return g.value, ln_norm_g
+        clipped = g.mantissa * np.exp(np.asarray(g.exponent) * LN2 + ln_coef)
+        return clipped, ln_norm(Scaled(clipped, 0))
 
 
 @dataclass(frozen=True)
@@ -86,20 +96,23 @@ class ClipValue:
     def __post_init__(self):
         object.__setattr__(self, "clip_value", _positive(self.clip_value, "ClipValue's clip_value"))
 
-    def apply(self, grads: list[Scaled], ln_norm: float) -> tuple[list[np.ndarray], float]:
-        """(the clamped gradients, ln of their norm)."""
-        clamped = [np.clip(v, -self.clip_value, self.clip_value) for v in _values(grads)]
-        return clamped, _ln_norm(clamped)
+    def apply(self, g: Scaled, ln_norm_g: float, net=None) -> tuple[np.ndarray, float]:
+        """(the clamped gradient, ln of its norm)."""
+        clamped = np.clip(g.value, -self.clip_value, self.clip_value)
+        return clamped, ln_norm(Scaled(clamped, 0))
+
+
+# --- regularization ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class NoRegularization:
     """Plain gradient descent: w ← w − η ∇w."""
 
-    def step(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
-        """Update w in place; return how far it moved, w_before − w_after."""
+    def step(self, theta: np.ndarray, grad: np.ndarray, eta: float, n: int, weights: np.ndarray) -> np.ndarray:
+        """Update θ in place; return how far each entry moved, θ_before − θ_after."""
         change = eta * grad
-        w -= change
+        theta -= change
         return change
 
 
@@ -112,13 +125,14 @@ class L2:
     def __post_init__(self):
         object.__setattr__(self, "lmbda", _non_negative(self.lmbda, "L2's lmbda"))
 
-    def step(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
-        """Update w in place, rounding as (1 − ηλ/n)·w − η∇w does; return w_before − w_after."""
-        decay = eta * self.lmbda / n
+    def step(self, theta: np.ndarray, grad: np.ndarray, eta: float, n: int, weights: np.ndarray) -> np.ndarray:
+        """Update θ in place, rounding as (1 − ηλ/n)·w − η∇w does (biases are multiplied by exactly 1);
+        return θ_before − θ_after."""
+        decay = np.where(weights, eta * self.lmbda / n, 0.0)
         change = eta * grad
-        moved = change + decay * w
-        w *= 1.0 - decay
-        w -= change
+        moved = change + decay * theta
+        theta *= 1.0 - decay
+        theta -= change
         return moved
 
 
@@ -131,17 +145,20 @@ class L1:
     def __post_init__(self):
         object.__setattr__(self, "lmbda", _non_negative(self.lmbda, "L1's lmbda"))
 
-    def step(self, w: np.ndarray, grad: np.ndarray, eta: float, n: int) -> np.ndarray:
-        """Update w in place, rounding as w − (ηλ/n)·sign(w) − η∇w does; return w_before − w_after."""
-        shrink = (eta * self.lmbda / n) * np.sign(w)
+    def step(self, theta: np.ndarray, grad: np.ndarray, eta: float, n: int, weights: np.ndarray) -> np.ndarray:
+        """Update θ in place, rounding as w − (ηλ/n)·sign(w) − η∇w does; return θ_before − θ_after."""
+        shrink = np.where(weights, (eta * self.lmbda / n) * np.sign(theta), 0.0)
         change = eta * grad
-        w -= shrink
-        w -= change
+        theta -= shrink
+        theta -= change
         return shrink + change
 
 
 CLIPPINGS = (NoClip, ClipNorm, ClipValue)
 REGULARIZATIONS = (NoRegularization, L2, L1)
+# The clip_by setting's choices and the rule each names, and the penalty setting's.
+CLIP_RULES = {"norm": ClipNorm, "value": ClipValue}
+PENALTIES = {"L2": L2, "L1": L1}
 
 
 def clipping(clip) -> NoClip | ClipNorm | ClipValue:
@@ -162,14 +179,19 @@ def regularizing(regularization) -> NoRegularization | L2 | L1:
     raise ValueError(f"regularization must be None, L2(lmbda) or L1(lmbda), not {regularization!r}")
 
 
+# --- the value every config carries ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Remedies:
     """The sidebar's remedies, one value shared by every experiment's config.
 
-    activation: the hidden neurons' ("sigmoid" is the article's; "relu" the ReLU toggle; the RNN uses tanh
-    where the article's networks use sigmoid); forget_bias: None, or LSTM-style gating with f = σ(forget_bias);
-    clip and regularization act on training; init names the initialization scheme of the networks that
-    have one (gradviz.engine.initializations), with init_gain for the orthogonal scheme.
+    activation: the hidden neurons' ("sigmoid" is the article's; "relu" the ReLU toggle; the RNN and the deep
+    networks use tanh where the article's networks use sigmoid); forget_bias: None, or LSTM-style gating with
+    f = σ(forget_bias); clip and regularization act on training; init names the initialization scheme of the
+    networks that have one (gradviz.engine.initializations), with init_gain for the orthogonal scheme;
+    residual: skip connections (each experiment's form: gradviz.engine.network.Design), with the branch scaled by
+    1/√L when branch_scaling (L: the number of skip connections); norm: None, "batch" or "layer".
     """
 
     activation: str = "sigmoid"
@@ -178,6 +200,9 @@ class Remedies:
     regularization: NoRegularization | L2 | L1 = field(default_factory=NoRegularization)
     init: str = "nielsen"
     init_gain: float = 1.0
+    residual: bool = False
+    norm: str | None = None
+    branch_scaling: bool = False
 
     def __post_init__(self):
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
@@ -189,7 +214,258 @@ class Remedies:
         if not isinstance(self.init, str) or self.init not in SCHEMES:
             raise ValueError(f"init must be one of {sorted(SCHEMES)}, not {self.init!r}")
         _positive(self.init_gain, "init_gain")
+        for name in ("residual", "branch_scaling"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.norm is not None and self.norm not in NORMS:
+            raise ValueError(f"norm must be None, 'batch' or 'layer', not {self.norm!r}")
 
     @property
     def gated(self) -> bool:
         return self.forget_bias is not None
+
+    @staticmethod
+    def from_settings(values: Mapping[str, object]) -> Remedies:
+        """The Remedies the page's settings describe: every registered remedy reads its own rows; the
+        initialization comes from "init" and "gain"."""
+        read = {}
+        for remedy in REMEDIES:
+            read.update(remedy.read(values))
+        return Remedies(**read, init=str(values["init"]), init_gain=float(values["gain"]))
+
+
+@dataclass(frozen=True)
+class TrainingRules:
+    """What the training remedies change in a run: the clipping rule and the regularization."""
+
+    clip: NoClip | ClipNorm | ClipValue = field(default_factory=NoClip)
+    regularization: NoRegularization | L2 | L1 = field(default_factory=NoRegularization)
+
+
+# --- the registry ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One setting of a remedy, field for field the page's gradviz.page.settings.Setting: its URL name (label and
+    help are the catalogue's "settings.<name>" and "settings.<name>.help"), kind ("bool", "float", "choice"),
+    default, widget, place ("top" for a remedy's switch, "remedies" for its own settings), range or choices, the
+    setting that must be on for it to show, and the number input's step and format."""
+
+    name: str
+    kind: str
+    default: object
+    widget: str
+    place: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    shown_if: str | None = None
+    step: float | None = None
+    fmt: str | None = None
+
+
+def _same(design: Design, remedies: Remedies, context: Mapping) -> Design:
+    return design
+
+
+def _untouched(rules: TrainingRules, remedies: Remedies) -> TrainingRules:
+    return rules
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One remedy of the registry (see the module docstring).
+
+    rows: its settings, its switch first. read(values) -> the Remedies fields those settings set. is_on(r): whether
+    r has it on. network(design, r, context) -> the experiment's Design with it applied (context: "experiment", and
+    "blocks", how many skip connections the network has); training(rules, r) -> TrainingRules with it applied.
+    unavailable: experiment → the catalogue key that says why it does not apply there (or, for a remedy with a choice,
+    a mapping from its value(r) to such keys). sentences: experiment → the catalogue keys of the sentences the page says about it there.
+    theory: the predicted per-layer gradient factor (meanfield), or None, and theory_key its sentence.
+    """
+
+    name: str
+    rows: tuple[SettingRow, ...]
+    read: Callable[[Mapping], dict]
+    is_on: Callable[[Remedies], bool]
+    network: Callable[[Design, Remedies, Mapping], Design] = _same
+    training: Callable[[TrainingRules, Remedies], TrainingRules] = _untouched
+    unavailable: Mapping = field(default_factory=dict)
+    sentences: Mapping = field(default_factory=dict)
+    theory: Callable | None = None
+    theory_key: str | None = None
+    value: Callable[[Remedies], object] = lambda r: None
+
+    @property
+    def label_key(self) -> str:
+        """The catalogue key of its switch's label."""
+        return f"settings.{self.rows[0].name}"
+
+    def why_not(self, experiment: str, remedies: Remedies | None = None) -> str | None:
+        """The catalogue key saying why this remedy (as remedies has it) does not apply to `experiment`, or None."""
+        if experiment not in EXPERIMENTS:
+            raise ValueError(f"experiment must be one of {EXPERIMENTS}, not {experiment!r}")
+        reason = self.unavailable.get(experiment)
+        if isinstance(reason, Mapping):
+            return reason.get(None if remedies is None else self.value(remedies))
+        return reason
+
+    def applies(self, experiment: str, remedies: Remedies | None = None) -> bool:
+        return self.why_not(experiment, remedies) is None
+
+
+# Where the skip connection goes in each experiment's network (gradviz.engine.network.Design's residual).
+SKIP_FORMS = {"chain": "post", "nielsen": "post", "deep": "pre"}
+# The article's neuron is sigmoid; the networks that use tanh instead replace it (ReLU replaces either).
+ARTICLE_ACTIVATION = "sigmoid"
+NOT_TRAINED = "remedy.na.not_trained"      # the deep networks are measured at initialization
+YOUR_RUN = "remedy.na.your_run"            # a user's own run: gradviz only reads it
+CLIFF_MODEL = "remedy.na.cliff"            # Pascanu's one-neuron model is fixed by the paper
+
+
+def _activation(design: Design, r: Remedies, context: Mapping) -> Design:
+    return design if r.activation == ARTICLE_ACTIVATION else replace(design, activation=r.activation)
+
+
+def _gating(design: Design, r: Remedies, context: Mapping) -> Design:
+    return replace(design, forget_bias=r.forget_bias)
+
+
+def _skip(design: Design, r: Remedies, context: Mapping) -> Design:
+    if not r.residual:
+        return design
+    blocks = max(int(context.get("blocks", 1)), 1)
+    scale = 1.0 / math.sqrt(blocks) if r.branch_scaling else 1.0
+    return replace(design, residual=SKIP_FORMS[context["experiment"]], branch_scale=scale)
+
+
+def _norm(design: Design, r: Remedies, context: Mapping) -> Design:
+    return replace(design, norm=r.norm)
+
+
+def _clip(rules: TrainingRules, r: Remedies) -> TrainingRules:
+    return replace(rules, clip=r.clip)
+
+
+def _regularize(rules: TrainingRules, r: Remedies) -> TrainingRules:
+    on = not isinstance(r.regularization, NoRegularization)
+    return replace(rules, regularization=r.regularization) if on else rules
+
+
+def _read_clip(values: Mapping) -> dict:
+    if not values["clip"]:
+        return {"clip": NoClip()}
+    return {"clip": CLIP_RULES[values["clip_by"]](float(values["clip_threshold"]))}
+
+
+def _read_regularize(values: Mapping) -> dict:
+    if not values["regularize"]:
+        return {"regularization": NoRegularization()}
+    return {"regularization": PENALTIES[values["penalty"]](float(values["lmbda"]))}
+
+
+REMEDIES: tuple[Remedy, ...] = (
+    Remedy(
+        "relu", (SettingRow("relu", "bool", False, "toggle", "top"),),
+        read=lambda values: {"activation": "relu" if values["relu"] else "sigmoid"},
+        is_on=lambda r: r.activation == "relu",
+        network=_activation,
+        unavailable={"cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        sentences={"chain": ("chain.remedy.relu.exploding", "chain.remedy.relu.dead", "chain.remedy.relu.vanishing"),
+                   "recurrent": ("time.remedy.relu.vanishing", "time.remedy.relu.exploding")}),
+    Remedy(
+        "gating", (SettingRow("gating", "bool", False, "toggle", "top"),
+                   SettingRow("forget_bias", "float", 3.0, "slider", "remedies", -5.0, 10.0, shown_if="gating",
+                              step=0.5)),
+        read=lambda values: {"forget_bias": float(values["forget_bias"]) if values["gating"] else None},
+        is_on=lambda r: r.gated,
+        network=_gating,
+        unavailable={"deep": "remedy.gating.na.deep", "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        sentences={"chain": ("chain.remedy.gating.exploding", "chain.remedy.gating.decay", "chain.remedy.gating.kept"),
+                   "recurrent": ("time.remedy.gating",)}),
+    Remedy(
+        "clip", (SettingRow("clip", "bool", False, "toggle", "top"),
+                 SettingRow("clip_by", "choice", "norm", "radio", "remedies", choices=tuple(CLIP_RULES),
+                            shown_if="clip"),
+                 SettingRow("clip_threshold", "float", 1.0, "number", "remedies", 1e-3, 1e6, shown_if="clip",
+                            fmt="%.3g")),
+        read=_read_clip,
+        is_on=lambda r: not isinstance(r.clip, NoClip),
+        training=_clip,
+        unavailable={"deep": NOT_TRAINED, "your_run": YOUR_RUN},
+        sentences={"chain": ("chain.remedy.clip.norm", "chain.remedy.clip.value"), "recurrent": ("time.remedy.clip",)}),
+    Remedy(
+        "regularize", (SettingRow("regularize", "bool", False, "toggle", "top"),
+                       SettingRow("penalty", "choice", "L2", "radio", "remedies", choices=tuple(PENALTIES),
+                                  shown_if="regularize"),
+                       SettingRow("lmbda", "float", 5.0, "number", "remedies", 0.0, 100.0, shown_if="regularize",
+                                  fmt="%.3g")),
+        read=_read_regularize,
+        is_on=lambda r: not isinstance(r.regularization, NoRegularization),
+        training=_regularize,
+        unavailable={"deep": NOT_TRAINED, "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        sentences={"chain": ("chain.remedy.regularize",), "recurrent": ("time.remedy.regularize",)}),
+    Remedy(
+        "skip", (SettingRow("skip", "bool", False, "toggle", "top"),
+                     SettingRow("branch_scaling", "bool", False, "toggle", "remedies", shown_if="skip")),
+        read=lambda values: {"residual": bool(values["skip"]), "branch_scaling": bool(values["branch_scaling"])},
+        is_on=lambda r: r.residual,
+        network=_skip,
+        unavailable={"recurrent": "remedy.skip.na.recurrent", "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        sentences={"chain": ("remedy.skip.chain.vanishing", "remedy.skip.chain.exploding"),
+                   "nielsen": ("remedy.skip.nielsen",), "deep": ("remedy.skip.deep", "remedy.skip.deep.scaled")},
+        theory=residual_gradient_factor, theory_key="remedy.skip.theory"),
+    Remedy(
+        "norm", (SettingRow("norm", "choice", "none", "segmented", "top", choices=("none",) + tuple(NORMS)),),
+        read=lambda values: {"norm": None if values["norm"] == "none" else str(values["norm"])},
+        is_on=lambda r: r.norm is not None,
+        network=_norm,
+        unavailable={"chain": "remedy.norm.na.chain", "recurrent": {"batch": "remedy.norm.na.recurrent_batch"},
+                     "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        sentences={"nielsen": ("remedy.norm.nielsen.batch", "remedy.norm.nielsen.layer", "remedy.norm.bias_zero"),
+                   "recurrent": ("remedy.norm.recurrent.layer",),
+                   "deep": ("remedy.norm.deep.batch", "remedy.norm.deep.layer", "remedy.norm.bias_zero")},
+        theory=normalized_gradient_factor, theory_key="remedy.norm.theory", value=lambda r: r.norm),
+)
+REGISTRY: dict[str, Remedy] = {remedy.name: remedy for remedy in REMEDIES}
+
+
+# Every switch off, as the page's settings say it: what each remedy reads when it is not chosen.
+_ALL_OFF = {row.name: row.default for remedy in REMEDIES for row in remedy.rows}
+
+
+def applicable(remedies: Remedies, experiment: str) -> Remedies:
+    """remedies with every remedy that does not apply to `experiment` turned off, so a page holding one Remedies for
+    all its sections can hand each experiment what it accepts."""
+    changes = {}
+    for remedy in REMEDIES:
+        if remedy.is_on(remedies) and not remedy.applies(experiment, remedies):
+            changes.update(remedy.read(_ALL_OFF))
+    return replace(remedies, **changes) if changes else remedies
+
+
+def check_applicable(remedies: Remedies, experiment: str) -> None:
+    """ValueError naming the first remedy on in `remedies` that does not apply to `experiment`."""
+    for remedy in REMEDIES:
+        if remedy.is_on(remedies) and not remedy.applies(experiment, remedies):
+            raise ValueError(f"the {remedy.name} remedy does not apply to the {experiment} experiment "
+                             f"({remedy.why_not(experiment, remedies)})")
+
+
+def network_design(remedies: Remedies, experiment: str, base: Design, blocks: int = 1) -> Design:
+    """The experiment's base Design with every remedy's change to the network applied, in the registry's order
+    (blocks: how many skip connections the network has, for the 1/√L branch scaling)."""
+    context = {"experiment": experiment, "blocks": blocks}
+    design = base
+    for remedy in REMEDIES:
+        design = remedy.network(design, remedies, context)
+    return design
+
+
+def training_rules(remedies: Remedies, base: TrainingRules = TrainingRules()) -> TrainingRules:
+    """The experiment's base TrainingRules with every remedy's change to training applied."""
+    rules = base
+    for remedy in REMEDIES:
+        rules = remedy.training(rules, remedies)
+    return rules
