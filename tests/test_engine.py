@@ -18,7 +18,6 @@ from gradviz import Gate, Network, backprop, exploding_chain, forward, forward_t
 from gradviz.engine.backprop import chain_backprop, gradients_of
 from gradviz.datasets import mnist_1k
 from gradviz.engine.activations import sigmoid_prime
-from gradviz.engine.scaled import Scaled
 
 from conftest import (central_difference, central_difference_one, complex_step_activation_grads,
                       complex_step_step_grads, decimal_sigmoid_prime, exact, float_product_without_range, lift,
@@ -843,6 +842,7 @@ def test_a_network_holds_its_parameters_in_one_read_only_vector():
     with pytest.raises(ValueError):
         net.weights[0][0, 0] = 1.0
     work = net.copy(writeable=True)
+    assert work.architecture is net.architecture and work.chain_runs is net.chain_runs  # structure is shared
     work.theta[0] = 5.0
     assert work.weights[0][0, 0] == 5.0 and net.weights[0][0, 0] != 5.0
     moved = net.with_parameters([p * 2.0 for p in net.parameters()])

@@ -633,8 +633,8 @@ class Residual:
         first_m, first_e = inner.first
         factor = 1.0 + self.scale * _plain(inner.first) * inner.second
         partials = {}
-        for name, pair in inner.partials.items():
-            m, e = (np.ones_like(first_m), np.zeros_like(first_e)) if pair is None else pair
+        for name, partial in inner.partials.items():
+            m, e = (np.ones_like(first_m), np.zeros_like(first_e)) if partial is None else partial
             partials[name] = (self.scale * first_m * m, first_e + e)
         ones = (np.ones_like(factor), np.zeros(factor.shape, dtype=np.int64))
         return ChainLocals(ones, factor, partials, inner.weights, inner.shown)

@@ -14,6 +14,7 @@ in the copy training makes writeable and updates in place.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -46,15 +47,20 @@ class Layout:
 
     @staticmethod
     def of(layers) -> Layout:
-        names, shapes, owner = [], [], []
-        for index, layer in enumerate(layers):
-            for name, array in zip(layer.parameter_names, layer.parameters()):
-                names.append(name)
-                shapes.append(np.shape(array))
-                owner.append(index)
+        names, shapes, counts = [], [], []
+        for layer in layers:
+            arrays = layer.parameters()
+            names.extend(layer.parameter_names)
+            shapes.extend(array.shape for array in arrays)
+            counts.append(len(arrays))
         sizes = [math.prod(shape) for shape in shapes]
         return Layout(tuple(names), tuple(shapes), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                      np.array(owner, dtype=np.int64))
+                      np.repeat(np.arange(len(counts)), counts))
+
+    @cached_property
+    def layer_starts(self) -> Array:
+        """Where each stored layer's arrays begin among the arrays (and, last, how many arrays there are)."""
+        return np.searchsorted(self.layer, np.arange(int(self.layer.max(initial=-1)) + 2))
 
     @property
     def size(self) -> int:
@@ -82,10 +88,17 @@ class Layout:
     def positions(self, name: str) -> Array:
         """Per stored layer, where its one-number parameter `name` sits in the vector (−1 where it has none): the
         chain kernel's view of a width-1 network."""
-        out = np.full(len(self.main_weights), -1, dtype=np.int64)
-        for k, (array_name, layer) in enumerate(zip(self.names, self.layer)):
-            if array_name == name:
-                out[layer] = self.offsets[k]
+        return self._positions[name]
+
+    @cached_property
+    def _positions(self) -> dict[str, Array]:
+        names = np.array(self.names)
+        out = {}
+        for name in set(self.names):
+            table = np.full(len(self.main_weights), -1, dtype=np.int64)
+            mine = names == name
+            table[self.layer[mine]] = self.offsets[:-1][mine]
+            out[name] = table
         return out
 
 
@@ -100,6 +113,69 @@ class ChainRun:
     positions: dict
 
 
+@dataclass(frozen=True, eq=False)
+class Architecture:
+    """What a network is apart from its parameter values, shared by a network and its copies: its layers (their
+    kinds, activations, shapes and skip scales; the arrays they hold are not the network's), the unrolling, where
+    each parameter sits in the vector (layout) and the chain kernel's plan (chain_runs)."""
+
+    layers: tuple
+    unroll: int | None
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout.of(self.layers)
+
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        """(n_0, n_1, ..., n_L)."""
+        steps = self.layers * self.unroll if self.unroll is not None else self.layers
+        return (self.layers[0].n_in,) + tuple(layer.n_out for layer in steps)
+
+    @cached_property
+    def chain_runs(self) -> tuple[ChainRun, ...] | None:
+        """The chain kernel's plan when every layer has width 1 and can run there: runs of consecutive layers of
+        one kind; None otherwise."""
+        if any(layer.n_in != 1 or layer.n_out != 1 or layer.chain_signature() is None for layer in self.layers):
+            return None
+        positions = {name: self.layout.positions(name) for name in set(self.layout.names)}
+        if self.unroll is not None:
+            return (ChainRun(self.layers[0], 0, self.unroll,
+                             {name: np.repeat(p, self.unroll) for name, p in positions.items() if p[0] >= 0}),)
+        signatures = [layer.chain_signature() for layer in self.layers]
+        runs, start = [], 0
+        for stop in range(1, len(signatures) + 1):
+            if stop == len(signatures) or signatures[stop] != signatures[start]:
+                runs.append(ChainRun(self.layers[start], start, stop,
+                                     {name: p[start:stop] for name, p in positions.items() if p[start] >= 0}))
+                start = stop
+        return tuple(runs)
+
+
+class BoundLayers(Sequence):
+    """A network's layers, each holding views of the network's vector, made when first asked for (the chain kernel
+    running a 10,000-layer copy never needs most of them)."""
+
+    def __init__(self, architecture: Architecture, theta: Array):
+        self._architecture, self._theta = architecture, theta
+        self._bound: list = [None] * len(architecture.layers)
+
+    def __len__(self) -> int:
+        return len(self._bound)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[k] for k in range(*index.indices(len(self))))
+        k = range(len(self))[index]
+        if self._bound[k] is None:
+            layout = self._architecture.layout
+            first, stop = layout.layer_starts[k], layout.layer_starts[k + 1]
+            views = (self._theta[layout.offsets[j]:layout.offsets[j + 1]].reshape(layout.shapes[j])
+                     for j in range(first, stop))
+            self._bound[k] = self._architecture.layers[k].with_parameters(views)
+        return self._bound[k]
+
+
 class Network:
     """A stack of layers; weights[l]: (n_{l+1}, n_l), biases[l]: (n_{l+1},), 0-based lists.
 
@@ -110,23 +186,26 @@ class Network:
     """
 
     def __init__(self, weights=None, biases=None, activation="sigmoid", gates=None, unroll=None, *, layers=None,
-                 writeable: bool = False, check: bool = True):
+                 writeable: bool = False, check: bool = True, architecture: Architecture | None = None,
+                 theta=None):
         """layers: instead of weights, biases, activation and gates, any layers (see Network.of); writeable: a
-        parameter vector training may update in place; check=False: layers a network already checked (its own)."""
-        unroll = None if unroll is None else whole_number(unroll, "unroll", 1, MAX_UNROLL)
-        if layers is None:
-            layers = _dense_layers(weights, biases, activation, gates, unroll)
-        elif check:
-            layers = _checked_layers(layers, unroll)
-        self.layout = Layout.of(layers)
-        parts = [np.asarray(p, dtype=float).reshape(-1) for layer in layers for p in layer.parameters()]
-        theta = np.concatenate(parts) if parts else np.zeros(0)
+        parameter vector training may update in place; check=False: layers a network already checked (its own);
+        architecture and theta: another network's architecture and a vector laid out as it says (copied)."""
+        if architecture is None:
+            unroll = None if unroll is None else whole_number(unroll, "unroll", 1, MAX_UNROLL)
+            if layers is None:
+                layers = _dense_layers(weights, biases, activation, gates, unroll)
+            elif check:
+                layers = _checked_layers(layers, unroll)
+            architecture = Architecture(tuple(layers), unroll)
+            theta = [np.asarray(p, dtype=float).reshape(-1) for layer in layers for p in layer.parameters()]
+            theta = np.concatenate(theta) if theta else np.zeros(0)
+        else:
+            theta = np.array(theta, dtype=float)
         theta.flags.writeable = writeable
-        views = (theta[start:stop].reshape(shape) for start, stop, shape in
-                 zip(self.layout.offsets[:-1], self.layout.offsets[1:], self.layout.shapes))
-        self.theta = theta
-        self.layers = tuple(layer.with_parameters(views) for layer in layers)
-        self.unroll = unroll
+        self.architecture, self.theta = architecture, theta
+        self.layers = BoundLayers(architecture, theta)
+        self.unroll = architecture.unroll
 
     @classmethod
     def of(cls, layers, unroll: int | None = None) -> Network:
@@ -160,15 +239,20 @@ class Network:
 
     def copy(self, writeable: bool = False) -> Network:
         """The same network holding a copy of its parameters (writeable for training to update in place)."""
-        return Network(layers=self.layers, unroll=self.unroll, writeable=writeable, check=False)
+        return Network(architecture=self.architecture, theta=self.theta, writeable=writeable)
 
     def with_parameters(self, arrays) -> Network:
         """The same architecture holding new parameter arrays (in the order of parameters())."""
         arrays = [as_numbers(a, f"arrays[{k}]") for k, a in enumerate(arrays)]
         if [np.shape(a) for a in arrays] != list(self.layout.shapes):
             raise ValueError(f"arrays must have the shapes of the network's parameters, {list(self.layout.shapes)}")
-        it = iter(arrays)
-        return Network(layers=[layer.with_parameters(it) for layer in self.layers], unroll=self.unroll)
+        return Network(architecture=self.architecture,
+                       theta=np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.zeros(0))
+
+    @property
+    def layout(self) -> Layout:
+        """Where each parameter array sits in theta."""
+        return self.architecture.layout
 
     @property
     def depth(self) -> int:
@@ -187,12 +271,12 @@ class Network:
     @property
     def sizes(self) -> list[int]:
         """[n_0, n_1, ..., n_L]."""
-        return [self.layers[0].n_in] + [self.layer_at(step).n_out for step in range(self.depth)]
+        return list(self.architecture.sizes)
 
     @property
     def activations(self) -> tuple:
         """Each stored layer's Activation (None for a layer without one)."""
-        return tuple(layer.activation for layer in self.layers)
+        return tuple(layer.activation for layer in self.architecture.layers)
 
     @property
     def activation(self):
@@ -232,25 +316,10 @@ class Network:
         """Every parameter array in the order of named_parameters()."""
         return [array for layer in self.layers for array in layer.parameters()]
 
-    @cached_property
+    @property
     def chain_runs(self) -> tuple[ChainRun, ...] | None:
-        """The chain kernel's plan when every layer has width 1 and can run there: runs of consecutive layers of
-        one kind; None otherwise."""
-        if any(layer.n_in != 1 or layer.n_out != 1 or layer.chain_signature() is None for layer in self.layers):
-            return None
-        names = sorted(set(self.layout.names))
-        positions = {name: self.layout.positions(name) for name in names}
-        if self.unroll is not None:
-            return (ChainRun(self.layers[0], 0, self.unroll,
-                             {name: np.repeat(p, self.unroll) for name, p in positions.items() if p[0] >= 0}),)
-        signatures = [layer.chain_signature() for layer in self.layers]
-        runs, start = [], 0
-        for stop in range(1, len(signatures) + 1):
-            if stop == len(signatures) or signatures[stop] != signatures[start]:
-                runs.append(ChainRun(self.layers[start], start, stop,
-                                     {name: p[start:stop] for name, p in positions.items() if p[start] >= 0}))
-                start = stop
-        return tuple(runs)
+        """The chain kernel's plan (Architecture.chain_runs): None unless every layer has width 1 and can run there."""
+        return self.architecture.chain_runs
 
 
 RESIDUAL_FORMS = ("post", "pre")

@@ -196,15 +196,24 @@ def segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> 
         squares = _segment_sums(values * values, starts, stops)
     norms = np.sqrt(squares)
     bad = ~((squares > SQUARE_RANGE[0]) & (squares < SQUARE_RANGE[1]))
-    for k in np.nonzero(bad)[0]:
-        part = values[starts[k]:stops[k]]
-        largest = float(np.max(np.abs(part)))
-        if largest == 0.0 or not math.isfinite(largest):
-            norms[k] = math.nan if np.isnan(part).any() else largest
-        else:
-            scaled = part / largest
-            norms[k] = largest * math.sqrt(float(np.vdot(scaled, scaled)))
+    if bad.any():
+        norms[bad] = _careful_segment_norms(values, starts[bad], stops[bad])
     return norms
+
+
+def _careful_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """segment_norms for segments whose sum of squares left the exact range: each scaled by its largest entry."""
+    magnitude = np.abs(values)
+    largest = _segment_reduce(np.maximum, magnitude, starts, stops)
+    usable = (largest > 0) & np.isfinite(largest)
+    scale = np.where(usable, largest, 1.0)
+    bounds, counts = _bounds(starts, stops, len(values))
+    per_entry = np.repeat(np.ravel(np.column_stack([scale, np.ones(len(scale))]))[:len(counts)], counts)
+    scaled = values[bounds[0]:] / per_entry
+    with np.errstate(invalid="ignore"):
+        norms = scale * np.sqrt(_segment_sums(scaled * scaled, starts - bounds[0], stops - bounds[0]))
+    has_nan = _segment_reduce(np.add, np.isnan(values).astype(float), starts, stops) > 0
+    return np.where(has_nan, np.nan, np.where(usable, norms, largest))
 
 
 def ln_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, exponent=0) -> np.ndarray:
@@ -213,12 +222,23 @@ def ln_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, 
         return np.log(segment_norms(values, starts, stops)) + np.asarray(exponent) * LN2
 
 
-def _segment_sums(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Σ over each segment [starts[k], stops[k]) at once (np.add.reduceat over the segments and the gaps)."""
+def _bounds(starts: np.ndarray, stops: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The segments and the gaps between them as one increasing list of bounds (the last segment may run to the
+    end), and how many entries each of those pieces holds."""
     bounds = np.ravel(np.column_stack([starts, stops]))
-    if bounds[-1] == len(values):
-        bounds = bounds[:-1]  # the last segment runs to the end
-    return np.add.reduceat(values, bounds)[0::2]
+    if bounds[-1] == size:
+        bounds = bounds[:-1]
+    return bounds, np.diff(np.append(bounds, size))
+
+
+def _segment_reduce(ufunc, values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """ufunc.reduce over each segment [starts[k], stops[k]) at once (reduceat over the segments and the gaps)."""
+    return ufunc.reduceat(values, _bounds(starts, stops, len(values))[0])[0::2]
+
+
+def _segment_sums(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Σ over each segment [starts[k], stops[k]) at once."""
+    return _segment_reduce(np.add, values, starts, stops)
 
 
 # Up to this many segments a loop of BLAS dot products beats one reduceat over the squares of every entry.

@@ -20,7 +20,6 @@ neuron (its layer norm is 0), and a ChainConfig with it raises ValueError.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
