@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradviz.engine.scaled import (HIGH, LIMIT, LOW, Scaled, add, combine_exponents, from_log,
-                                   ln_global_norm, ln_norm, normalized, times)
+from gradviz.engine.scaled import (HIGH, LIMIT, LOW, Scaled, add, combine_exponents, from_log, ln_global_norm,
+                                   ln_norm, ln_segment_norms, normalized, segment_norms, times)
 
 from conftest import exact
 
@@ -232,6 +232,40 @@ def test_ln_norm_against_50_digits(mantissa, row_exponents):
         else:
             assert got == pytest.approx(expected, rel=4e-15, abs=1e-12)
         assert x.log10_norm == pytest.approx(got / math.log(10), rel=1e-15, abs=1e-15)
+
+
+@FEW
+@given(values=hnp.arrays(np.float64, st.integers(1, 120), elements=st.one_of(
+           st.just(0.0), st.floats(1e-320, 1e-150), st.floats(-1e300, 1e300, allow_nan=False))),
+       cuts=st.lists(st.integers(0, 119), min_size=1, max_size=80))
+def test_segment_norms_against_exact_sums(values, cuts):
+    """‖segment‖ of any entries, huge, tiny, subnormal or 0, with gaps between the segments; few segments take the
+    loop of dot products, many the reduceat, both the careful path where a sum of squares leaves float64's range."""
+    bounds = sorted({c for c in cuts if c < len(values)} | {0, len(values)})
+    starts, stops = np.array(bounds[:-1])[::2], np.array(bounds[1:])[::2]  # every other piece: gaps between
+    norms = segment_norms(values, starts, stops)
+    logs = ln_segment_norms(values, starts, stops, np.full(len(starts), 7))
+    for k, (a, b) in enumerate(zip(starts, stops)):
+        exact_norm = decimal_ln_norm([Fraction(float(v)) for v in values[a:b]])
+        if exact_norm == -math.inf:
+            assert norms[k] == 0.0 and logs[k] == -math.inf
+        else:
+            if exact_norm > math.log(2.3e-308):
+                assert math.log(norms[k]) == pytest.approx(exact_norm, rel=1e-14, abs=1e-13)
+            else:  # a subnormal norm keeps only the digits float64 has for it
+                assert norms[k] == pytest.approx(math.exp(exact_norm), rel=1e-12, abs=1e-322)
+            assert logs[k] == pytest.approx(exact_norm + 7 * math.log(2), rel=1e-14, abs=1e-13)
+
+
+def test_segment_norms_of_special_values():
+    values = np.array([0.0, 0.0, np.inf, 1.0, np.nan, 2.0, 3e200, 4e200, 1e-200])
+    starts, stops = np.array([0, 2, 4, 6, 8]), np.array([2, 4, 6, 8, 9])
+    for many in (False, True):  # the loop of dot products, and the reduceat of many segments
+        s0, s1 = (np.tile(starts, 10) + np.repeat(np.arange(10) * 9, 5), np.tile(stops, 10) + np.repeat(np.arange(10) * 9, 5)) \
+            if many else (starts, stops)
+        got = segment_norms(np.tile(values, 10) if many else values, s0, s1)[:5]
+        assert got[0] == 0.0 and got[1] == np.inf and np.isnan(got[2])
+        assert got[3] == pytest.approx(5e200, rel=1e-15) and got[4] == 1e-200
 
 
 def test_ln_global_norm_over_parts_of_every_magnitude():

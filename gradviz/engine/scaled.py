@@ -182,7 +182,7 @@ def ln_group_norms(values: np.ndarray, exponent=0) -> np.ndarray:
     float64's comfortable range is recomputed with the row scaled by its largest entry first). −inf for a row of
     zeros, NaN for a row holding a NaN, inf for one holding ±inf."""
     squares = np.einsum("ij,ij->i", values, values)
-    return ln_from_squares(squares, exponent, lambda bad: _careful_ln_rows(values[bad]))
+    return ln_from_squares(squares, exponent, lambda bad: _careful_rows(values[bad]))
 
 
 def segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -190,36 +190,53 @@ def segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> 
     √Σv² where that sum is inside float64's exact range (one BLAS pass each, or one reduceat for many segments),
     else the segment scaled by its largest entry first, so huge (1e200) or tiny (1e-200) finite entries keep a
     finite, nonzero norm; 0 for zeros, inf for ±inf, NaN for NaN."""
+    return _segment_norms(values, starts, stops, log=False)
+
+
+def ln_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, exponent=0) -> np.ndarray:
+    """ln (‖segment k‖ · 2^exponent[k]), by the same rule as segment_norms, in logs throughout (a norm below float64's
+    smallest normal number keeps its digits)."""
+    return _segment_norms(values, starts, stops, log=True) + np.asarray(exponent) * LN2
+
+
+def _segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, log: bool) -> np.ndarray:
     if len(starts) <= SEGMENT_LOOP:
         squares = np.array([np.vdot(values[a:b], values[a:b]) for a, b in zip(starts, stops)], dtype=float)
     else:
-        squares = _segment_sums(values * values, starts, stops)
-    norms = np.sqrt(squares)
+        with np.errstate(over="ignore", under="ignore"):  # out-of-range sums are recomputed carefully below
+            squares = _segment_sums(values * values, starts, stops)
+    with np.errstate(divide="ignore"):
+        norms = 0.5 * np.log(squares) if log else np.sqrt(squares)
     bad = ~((squares > SQUARE_RANGE[0]) & (squares < SQUARE_RANGE[1]))
     if bad.any():
-        norms[bad] = _careful_segment_norms(values, starts[bad], stops[bad])
+        norms[bad] = _careful(values, starts[bad], stops[bad], log)
     return norms
 
 
-def _careful_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """segment_norms for segments whose sum of squares left the exact range: each scaled by its largest entry."""
-    magnitude = np.abs(values)
-    largest = _segment_reduce(np.maximum, magnitude, starts, stops)
+def _careful(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, log: bool) -> np.ndarray:
+    """The safe norm of each segment (log=True: its ln), scaled by its largest |entry| first so that no square
+    overflows or underflows: largest · √Σ(entry/largest)²; 0 for zeros, inf for ±inf, NaN for a NaN."""
+    largest = _segment_reduce(np.maximum, np.abs(values), starts, stops)
     usable = (largest > 0) & np.isfinite(largest)
     scale = np.where(usable, largest, 1.0)
     bounds, counts = _bounds(starts, stops, len(values))
     per_entry = np.repeat(np.ravel(np.column_stack([scale, np.ones(len(scale))]))[:len(counts)], counts)
     scaled = values[bounds[0]:] / per_entry
-    with np.errstate(invalid="ignore"):
-        norms = scale * np.sqrt(_segment_sums(scaled * scaled, starts - bounds[0], stops - bounds[0]))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # over: in the gaps, which are dropped
+        sums = _segment_sums(scaled * scaled, starts - bounds[0], stops - bounds[0])
+        norms = np.log(scale) + 0.5 * np.log(sums) if log else scale * np.sqrt(sums)
+        special = np.log(largest) if log else largest  # 0 (−inf), ±inf or NaN: the norm is that
     has_nan = _segment_reduce(np.add, np.isnan(values).astype(float), starts, stops) > 0
-    return np.where(has_nan, np.nan, np.where(usable, norms, largest))
+    return np.where(has_nan, np.nan, np.where(usable, norms, special))
 
 
-def ln_segment_norms(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, exponent=0) -> np.ndarray:
-    """ln (segment_norms · 2^exponent[k]) per segment."""
-    with np.errstate(divide="ignore"):
-        return np.log(segment_norms(values, starts, stops)) + np.asarray(exponent) * LN2
+def _careful_rows(rows: np.ndarray) -> np.ndarray:
+    """ln ‖row‖ for every row of a 2-D array, by _careful."""
+    n = rows.shape[1]
+    if n == 0:
+        return np.full(len(rows), -np.inf)
+    starts = np.arange(0, rows.size, n)
+    return _careful(rows.ravel(), starts, starts + n, log=True)
 
 
 def _bounds(starts: np.ndarray, stops: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -255,22 +272,6 @@ def ln_from_squares(squares: np.ndarray, exponent, careful) -> np.ndarray:
         ln = np.array(ln, dtype=float)
         ln[bad] = careful(bad) + np.broadcast_to(np.asarray(exponent), ln.shape)[bad] * LN2
     return ln
-
-
-def _careful_ln_rows(rows: np.ndarray) -> np.ndarray:
-    """ln ‖row‖ for every row, each scaled by its largest entry first."""
-    largest = np.max(np.abs(rows), axis=1, initial=0.0)
-    usable = (largest > 0) & np.isfinite(largest)
-    scale = np.where(usable, largest, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ln = np.log(scale) + np.log(np.linalg.norm(rows / scale[:, None], axis=1))
-    return _unusable(ln, usable, largest, np.isnan(rows).any(axis=1))
-
-
-def _unusable(ln: np.ndarray, usable: np.ndarray, largest: np.ndarray, has_nan: np.ndarray) -> np.ndarray:
-    """ln where the group's largest entry was a finite nonzero number; −inf for zeros, inf for ±inf, NaN for NaN."""
-    ln = np.where(usable, ln, np.where(largest == 0, -np.inf, largest))
-    return np.where(has_nan, np.nan, ln)
 
 
 def log_sum_squares(ln_rows: np.ndarray) -> float:
@@ -314,7 +315,7 @@ def ln_norm_of_rows(squares: np.ndarray, exponent: int | np.ndarray, total: floa
     if isinstance(exponent, int) and SQUARE_RANGE[0] < total < SQUARE_RANGE[1]:
         return 0.5 * math.log(total) + exponent * LN2
     exponent = np.broadcast_to(np.asarray(exponent).reshape(-1), squares.shape)
-    return log_sum_squares(ln_from_squares(squares, exponent, lambda bad: _careful_ln_rows(rows[bad])))
+    return log_sum_squares(ln_from_squares(squares, exponent, lambda bad: _careful_rows(rows[bad])))
 
 
 def stack_rows(parts: list[Scaled]) -> tuple[np.ndarray, np.ndarray]:
