@@ -18,7 +18,7 @@ mean something on a busy machine too; the absolute times and the suite's time do
 Which gradviz is measured: PYTHONPATH's, else this repository's (PYTHONPATH=/path/to/checkout python scripts/bench.py).
 Only gradviz's public API is used: train, backprop, Network, nielsen_network, seed_exploding, L2, datasets.mnist_1k,
 and to check the results: Network.weights/.biases, History.network/.grad_log10/.update_loss and
-Gradients.nabla_w/.nabla_b/.log10_bias_norms/.log10_activation_grad_norms. A row is one Row(...) in ROWS.
+Gradients.nabla_w/.nabla_b/.log10_bias_norms/.log10_signal_norms. A row is one Row(...) in ROWS.
 
 The page rows (after the ratio table; `--page` runs only them, `--repeats N` sets their samples, 5 by default) are
 absolute times and sizes of the page against issue 8's targets: the first view on a cold server (its script over
@@ -207,7 +207,7 @@ def rnn_bptt(steps: int, width: int, scale: float, batch: int = 8, seed: int = 0
         lost = f"; the baseline's ‖∂C/∂h_t‖ is lost (0 or inf) for {np.sum(~kept)} of {steps + 1} steps" \
             if not kept.all() else ""
         return "; ".join([agree("∂C/∂W, ∂C/∂b", [g.nabla_w[0], g.nabla_b[0]], [grad_w, grad_b]),
-                          agree("log10 ‖∂C/∂h_t‖", [np.asarray(g.log10_activation_grad_norms)[kept]],
+                          agree("log10 ‖∂C/∂h_t‖", [np.asarray(g.log10_signal_norms)[kept]],
                                 [np.log10(norms[kept])], logs=True)]) + lost
     return Sides(partial(gradviz.backprop, net, h0, y, "quadratic"),
                  partial(baselines.bptt, w, b, h0, y, steps), check)

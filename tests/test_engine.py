@@ -899,3 +899,43 @@ def test_importing_gradviz_and_every_submodule_does_not_load_streamlit():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) >= 15
+
+
+LAYERS = ("engine", "training", "experiments", "page")
+
+
+def _imported_packages(path) -> set[str]:
+    """The gradviz layers a module imports ("gradviz" for the package root itself, `import gradviz` or `from gradviz
+    import …`), read from its source; gradviz.datasets, a leaf module of data, is no layer."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+        for name in names:
+            parts = name.split(".")
+            if name == "gradviz" or (parts[0] == "gradviz" and parts[1] in LAYERS):
+                found.add(parts[1] if len(parts) > 1 else "gradviz")
+    return found
+
+
+def test_imports_point_down_only():
+    """engine ← training ← experiments ← page: no module imports a layer above its own, nor the package root
+    (whose __init__ imports every layer). experiments/your_run.py still reads the page's catalogue: another branch
+    moves that, and this list shrinks then."""
+    from pathlib import Path
+
+    import gradviz
+
+    root = Path(gradviz.__file__).parent
+    known_exceptions = {"experiments/your_run.py"}
+    wrong = []
+    for rank, layer in enumerate(LAYERS[:3]):
+        for path in sorted((root / layer).glob("*.py")):
+            if f"{layer}/{path.name}" in known_exceptions:
+                continue
+            above = _imported_packages(path) & (set(LAYERS[rank + 1:]) | {"gradviz"})
+            wrong += [f"{layer}/{path.name} imports {name}" for name in sorted(above)]
+    assert not wrong, wrong
+    assert _imported_packages(root / "engine" / "backprop.py") == {"engine"}
