@@ -16,7 +16,7 @@ from gradviz.experiments.nielsen import NielsenConfig, hidden_layer_factor, init
 from gradviz.experiments.recurrent import RecurrentConfig, recurrent_gradients, recurrent_setup
 from gradviz.training.descent import Training
 from gradviz.training.remedies import (EXPERIMENTS, L1, L2, REGISTRY, REMEDIES, ClipNorm, NoClip,
-                                       NoRegularization, Remedies, SettingRow, TrainingRules, applicable,
+                                       NoRegularization, Remedies, SettingRow, TrainingRules, applicable, catalogue_keys,
                                        network_design, training_rules)
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -38,6 +38,23 @@ def test_the_registry_has_one_entry_per_remedy_in_the_page_order():
             assert all(isinstance(key, str) and key.startswith(("remedy.", "settings.")) for key in keys)
         for experiment, keys in remedy.sentences.items():
             assert experiment in EXPERIMENTS and remedy.applies(experiment) and all(isinstance(k, str) for k in keys)
+
+
+def test_the_older_remedies_name_catalogue_keys_the_page_has():
+    """The four remedies the page already shows: their settings' labels and their sentences are in the catalogue
+    (the keys of skip connections, normalization and the reasons why a remedy does not apply are the page's to
+    write: catalogue_keys() lists them all)."""
+    from gradviz.page.i18n import Words
+
+    words = Words("zh")
+    for remedy in REMEDIES[:4]:
+        for row in remedy.rows:
+            assert words(f"settings.{row.name}") and words(f"settings.{row.name}.help")
+        for keys in remedy.sentences.values():
+            for key in keys:
+                assert words(key, **{name: "x" for name in ("factor", "f", "n", "product", "capped", "updates", "ratio",
+                                                            "lmbda", "penalty", "first", "decay")}), key
+    assert {"remedy.norm.na.chain", "remedy.skip.theory", "settings.branch_scaling.help"} <= catalogue_keys()
 
 
 def test_rows_are_the_page_settings_field_for_field():

@@ -382,7 +382,7 @@ REMEDIES: tuple[Remedy, ...] = (
         is_on=lambda r: r.gated,
         network=_gating,
         unavailable={"deep": "remedy.gating.na.deep", "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
-        sentences={"chain": ("chain.remedy.gating.exploding", "chain.remedy.gating.decay", "chain.remedy.gating.kept"),
+        sentences={"chain": ("chain.remedy.gating.exploding", "chain.remedy.gating.shrinks", "chain.remedy.gating.kept"),
                    "recurrent": ("time.remedy.gating",)}),
     Remedy(
         "clip", (SettingRow("clip", "bool", False, "toggle", "top"),
@@ -429,6 +429,19 @@ REMEDIES: tuple[Remedy, ...] = (
         theory=normalized_gradient_factor, theory_key="remedy.norm.theory", value=lambda r: r.norm),
 )
 REGISTRY: dict[str, Remedy] = {remedy.name: remedy for remedy in REMEDIES}
+
+
+def catalogue_keys() -> set[str]:
+    """Every catalogue key the registry names (labels and helps of its settings, why a remedy does not apply, its
+    sentences, its theory): the words a page built from the registry needs in both languages."""
+    keys = set()
+    for remedy in REMEDIES:
+        keys |= {key for row in remedy.rows for key in (f"settings.{row.name}", f"settings.{row.name}.help")}
+        for reason in remedy.unavailable.values():
+            keys |= set(reason.values()) if isinstance(reason, Mapping) else {reason}
+        keys |= {key for sentence_keys in remedy.sentences.values() for key in sentence_keys}
+        keys |= {remedy.theory_key} - {None}
+    return keys
 
 
 # Every switch off, as the page's settings say it: what each remedy reads when it is not chosen.
