@@ -96,6 +96,12 @@ def test_bad_config_raises_value_error(field, value):
         DeepConfig(**{field: value})
 
 
+def test_one_neuron_cannot_be_layer_normalized():
+    with pytest.raises(ValueError, match="width"):
+        DeepConfig(width=1, norm="layer")
+    assert DeepConfig(width=1, norm="batch").speed == "weight"
+
+
 # --- skip connections and normalization: the backward signal per layer at initialization -----------------------------
 
 # The setting: 50 hidden ReLU layers of width 256 on 128 digits, He init; the factor is the median over the

@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 from gradviz import (L1, L2, ChainConfig, ClipNorm, ClipValue, Gate, Network, Remedies, Training, analyze_chain,
                      backprop, exploding_chain, forward, train, vanishing_chain)
 from gradviz.engine.backprop import gradients_of
+from gradviz.engine.initializations import initialize
+from gradviz.engine.layers import Dense, Residual
+from gradviz.engine.normalization import BatchNorm, LayerNorm
 from gradviz.experiments.chain import CASES, train_chain
 from gradviz.training.diagnostics import VERDICTS, check_symptoms
 
@@ -82,6 +85,16 @@ CALLS = [
     Call("train_chain", train_chain, dict(config=ChainConfig(depth=3), training=Training(2))),
     Call("Gate", Gate, dict(wf=np.eye(2), bf=np.zeros(2), wi=np.eye(2), bi=np.zeros(2)), ("wf", "bf", "wi", "bi")),
     Call("Gate.constant", Gate.constant, dict(width=2, forget_bias=1.0, input_bias=0.0)),
+    Call("Network.of", Network.of, dict(layers=[Residual(Dense(np.eye(2), np.zeros(2), "tanh", LayerNorm.identity(2))),
+                                                Dense(np.ones((1, 2)), np.zeros(1), "sigmoid", BatchNorm.identity(1))],
+                                        unroll=None), ("layers",)),
+    Call("initialize", initialize, dict(sizes=[3, 4, 4, 2], scheme="he", seed=0, activation="relu",
+                                        output_activation="sigmoid", gain=1.0, residual=True, norm="batch",
+                                        branch_scale=0.5, forget_bias=None), ("sizes",)),
+    Call("Remedies(new)", Remedies, dict(activation="relu", forget_bias=None, clip=None, regularization=None,
+                                         init="he", init_gain=1.0, residual=True, norm="layer", branch_scaling=True)),
+    Call("exploding_chain(residual)", exploding_chain, dict(depth=4, a0=1.0, activation="sigmoid", forget_bias=2.0,
+                                                            residual=True, branch_scale=0.5)),
 ]
 
 BAD_SCALARS = [math.nan, math.inf, -math.inf, -1, 0, -0.5, 2.5, 1e308, -1e308, 10**30, True, False, "1", "abc", "",
@@ -207,7 +220,7 @@ lmbdas = st.one_of(st.sampled_from([0.0, 100.0]), st.floats(0.0, 100.0))
 regularizations = st.one_of(st.none(), st.builds(L2, lmbdas), st.builds(L1, lmbdas))
 etas = st.one_of(st.sampled_from([1e-4, 100.0]), log_uniform(1e-4, 100.0))
 remedies = st.builds(Remedies, activation=st.sampled_from(["sigmoid", "relu"]), forget_bias=forget_biases,
-                     clip=clips, regularization=regularizations)
+                     clip=clips, regularization=regularizations, residual=st.booleans(), branch_scaling=st.booleans())
 
 
 def chain_configs(depth=depths):
@@ -291,15 +304,17 @@ def test_train_chain_at_the_maximum_depth(case, activation, clip, eta):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(CASES), seeds, st.sampled_from(["tanh", "relu"]), forget_biases, clips, regularizations,
-       st.builds(Training, steps=st.integers(1, 4), eta=etas))
-@example("exploding", 0, "relu", None, None, None, Training(5, 100.0))
+       st.builds(Training, steps=st.integers(1, 4), eta=etas), st.sampled_from([None, "layer"]))
+@example("exploding", 0, "relu", None, None, None, Training(5, 100.0), None)
 # one step makes the weights ~50; the forward pass stays finite (loss 5.09e154) and so must every log10 norm
-@example("vanishing", 0, "relu", None, None, L2(10.0), Training(1, 100.0))
-def test_train_recurrent_never_raises(case, seed, activation, forget_bias, clip, regularization, training):
+@example("vanishing", 0, "relu", None, None, L2(10.0), Training(1, 100.0), None)
+@example("exploding", 0, "relu", 3.0, None, None, Training(3, 100.0), "layer")
+def test_train_recurrent_never_raises(case, seed, activation, forget_bias, clip, regularization, training, norm):
     from gradviz.experiments.recurrent import RecurrentConfig, recurrent_gradients, train_recurrent
 
     config = RecurrentConfig(case=case, seed=seed, remedies=Remedies(activation=activation, forget_bias=forget_bias,
-                                                                     clip=clip, regularization=regularization))
+                                                                     clip=clip, regularization=regularization,
+                                                                     norm=norm))
     norms = recurrent_gradients(config).log10_activation_grad_norms
     assert not np.isnan(norms).any() and not (norms == np.inf).any(), norms
     assert_history_is_sane(train_recurrent(config, training))

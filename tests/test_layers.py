@@ -298,7 +298,7 @@ def test_a_deep_residual_chain_agrees_between_kernel_and_loop(forget_bias):
     (lambda: Network.of([Dense(np.ones((2, 3)), np.zeros(2), "tanh"), Dense(np.ones((2, 3)), np.zeros(2), "tanh")]),
      "outputs"),
     (lambda: Network.of(["dense"]), "layer"),
-    (lambda: Network.of([]), "at least one"),
+    (lambda: Network.of([]), "at least one layer"),
     (lambda: Network.of([Dense([["a"]], [0.0], "tanh")]), "numbers"),
     (lambda: Network.of([Gated(np.ones((2, 2)), np.zeros(2), "tanh", "open")]), "Gate"),
     (lambda: Network.of([Dense(np.ones((2, 3)), np.zeros(2), "tanh")], unroll=3), "unroll"),

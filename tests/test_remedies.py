@@ -135,6 +135,7 @@ def test_theory_lines_come_with_the_remedies():
     (lambda: RecurrentConfig(remedies=Remedies(norm="batch")), "norm"),
     (lambda: RecurrentConfig(remedies=Remedies(residual=True)), "skip"),
     (lambda: RecurrentConfig(width=1, remedies=Remedies(norm="layer")), "width"),
+    (lambda: NielsenConfig(width=1, remedies=Remedies(norm="layer")), "width"),
     (lambda: Remedies(norm="group"), "norm"), (lambda: Remedies(residual="yes"), "residual"),
     (lambda: Remedies(branch_scaling=1), "branch_scaling"), (lambda: NielsenConfig(remedies="relu"), "remedies"),
 ])

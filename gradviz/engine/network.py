@@ -210,7 +210,7 @@ class Network:
     @classmethod
     def of(cls, layers, unroll: int | None = None) -> Network:
         """A network of any layers speaking gradviz.engine.layers' protocol (their arrays are copied)."""
-        return cls(layers=layers, unroll=unroll)
+        return cls(layers=_checked_layers(layers, unroll), unroll=unroll, check=False)
 
     @classmethod
     def chain_of(cls, w, b, activation: str = "sigmoid", gates: tuple | None = None,
@@ -472,7 +472,7 @@ def _checked_layers(layers, unroll) -> list:
         raise ValueError(f"layers must be a sequence of layers, not {type(layers).__name__}")
     layers = list(layers)
     if not layers:
-        raise ValueError("a network needs at least one layer")
+        raise ValueError("layers must hold at least one layer")
     for l, layer in enumerate(layers):
         if not hasattr(layer, "chain_signature"):
             raise ValueError(f"layers[{l}] must be a gradviz layer (Dense, Gated, Residual, …), not "

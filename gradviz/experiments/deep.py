@@ -123,6 +123,8 @@ class DeepConfig:
         for name in ("residual", "branch_scaling"):
             _require(isinstance(getattr(self, name), bool), f"{name} must be True or False; got {getattr(self, name)!r}.")
         _check_choice("norm", self.norm, (None,) + tuple(NORMS))
+        _require(not (self.norm == "layer" and self.width < 2),
+                 "norm 'layer' needs a width of at least 2 (the layer norm of one neuron is 0).")
 
     @property
     def sizes(self) -> list[int]:

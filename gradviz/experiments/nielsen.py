@@ -73,6 +73,8 @@ class NielsenConfig:
         if not isinstance(self.remedies, Remedies):
             raise ValueError("remedies must be a gradviz Remedies value")
         check_applicable(self.remedies, "nielsen")
+        if self.remedies.norm == "layer" and self.width < 2:
+            raise ValueError("layer norm needs a width of at least 2 (the layer norm of one neuron is 0)")
 
     @property
     def sizes(self) -> list[int]:

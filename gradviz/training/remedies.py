@@ -217,7 +217,7 @@ class Remedies:
         for name in ("residual", "branch_scaling"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, not {getattr(self, name)!r}")
-        if self.norm is not None and self.norm not in NORMS:
+        if self.norm is not None and (not isinstance(self.norm, str) or self.norm not in NORMS):
             raise ValueError(f"norm must be None, 'batch' or 'layer', not {self.norm!r}")
 
     @property
