@@ -68,11 +68,12 @@ def checked_inputs(net: Network, x, y, cost) -> tuple[Array, Array]:
 # --- forward -------------------------------------------------------------------------------------------
 
 
-def _forward_caches(net: Network, x: Array) -> list:
+def _forward_caches(layers: list, x: Array) -> list:
+    """Each step's cache, the layers applied in turn to x."""
     caches = []
     a = x
-    for step in range(net.depth):
-        cache = net.layer_at(step).forward(a)
+    for layer in layers:
+        cache = layer.forward(a)
         caches.append(cache)
         a = cache.a
     return caches
@@ -83,7 +84,7 @@ def forward_trace(net: Network, x) -> list:
     activation's input, on a normalized one). An overflow is a value (inf or NaN), never an error."""
     x = as_batch(x, check_network(net).sizes[0], "x")
     with np.errstate(all="ignore"):
-        return _forward_caches(net, x)
+        return _forward_caches(net.steps(), x)
 
 
 def forward(net: Network, x) -> Array:
@@ -215,8 +216,8 @@ def _layer_backprop(net: Network, x: Array, y: Array, cost, weights: bool, norms
     """The loop: backward through the layers one step at a time (the only sequential part: δ_l and ∂C/∂a_{l−1});
     a plain layer's parameter gradients as soon as its δ is known, an unrolled layer's over all its steps at once."""
     depth, ln_batch = net.depth, math.log(len(x))
-    layers = [net.layer_at(step) for step in range(depth)]
-    caches = _forward_caches(net, x)
+    layers = net.steps()
+    caches = _forward_caches(layers, x)
     slopes = net.layers[0].step_slopes(caches) if net.unroll else [None] * depth
     delta = cost.output_delta(layers[-1], caches[-1], y)
     activation_norms, layer_norms = norms == "all", norms != "none"

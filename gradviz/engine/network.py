@@ -268,6 +268,10 @@ class Network:
         """The layer that step `step` (0-based) applies."""
         return self.layers[0 if self.unroll is not None else step]
 
+    def steps(self) -> list:
+        """The layer each step applies, in order (an unrolled network's one layer T times)."""
+        return [self.layers[0]] * self.unroll if self.unroll is not None else list(self.layers)
+
     @property
     def sizes(self) -> list[int]:
         """[n_0, n_1, ..., n_L]."""
