@@ -50,7 +50,7 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "chain.remedy.clip.{kind}": {"kind": ("norm", "value")},
     "page.case.{case}": {"case": CASES},
     "page.section.{v}": {"v": SECTION_NAMES},
-    # grows_back and early_stuck are told by checklist.evidence.flow (sections/common.py _flow_evidence)
+    # grows_back and early_stuck are told by checklist.evidence.flow (page/checklist.py _flow_evidence)
     "checklist.evidence.{symptom.key}": {"symptom.key": tuple(s for s in SYMPTOMS
                                                               if s not in ("grows_back", "early_stuck"))},
     "checklist.symptom.{key}": {"key": SYMPTOMS},
@@ -98,7 +98,7 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
 }
 # Keys built by concatenation: "chain.story.exploding." + ("gated" if gated else activation).
 PREFIXED = {"chain.story.exploding.": ("gated",) + ACTIVATIONS, "chain.story.vanishing.": ("gated",) + ACTIVATIONS}
-# f"{key}.none" and friends, key = f"checklist.evidence.{symptom.key}" (sections/common.py _evidence).
+# f"{key}.none" and friends, key = f"checklist.evidence.{symptom.key}" (page/checklist.py _evidence).
 EVIDENCE_SUFFIXES = {"none": ("loss_nan", "weights_nan", "dead", "clipped"), "end": ("loss_nan",),
                      "blew_up": ("weights_jump",)}
 

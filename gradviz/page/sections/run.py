@@ -22,7 +22,8 @@ from gradviz.page import blocks as b
 from gradviz.page import charts
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job
-from gradviz.page.sections.common import checklist_block, clipping_chart, loss_chart, speeds_chart
+from gradviz.page.checklist import checklist_block
+from gradviz.page.sections.common import clipping_chart, loss_chart, speeds_chart
 from gradviz.page.state import PageState
 
 EXAMPLES = ("vanishing", "exploding_clipped", "healthy")
