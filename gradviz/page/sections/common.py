@@ -109,12 +109,15 @@ def loss_chart(key: str, history: History, words: Words, title: str | None = Non
 def clipping_chart(key: str, history: History, words: Words, title: str | None = None) -> b.Chart:
     """The global gradient norm per update, before clipping and as applied."""
     before, applied = words("common.norm.before"), words("common.norm.applied")
-    updates = np.arange(1, len(history.update_grad_log10) + 1)
+    if history.update_times is None:  # gradviz's own runs count updates; a user's run has its own step numbers
+        updates, x_title = np.arange(1, len(history.update_grad_log10) + 1), words("common.update")
+    else:
+        updates, x_title = history.update_times, words(f"common.time.{history.time_label}")
     frame = _series(updates, {before: history.update_grad_log10, applied: history.update_applied_log10})
     notes = []
     if np.all(history.update_grad_log10 == -np.inf):
         notes.append(words("common.chart.all_zero"))
-    return charts.series_chart(key, frame, x_title=words("common.update"), y_title=words("common.norm.title"),
+    return charts.series_chart(key, frame, x_title=x_title, y_title=words("common.norm.title"),
                                value_title=words("common.norm.title"),
                                colors={before: charts.COLORS["before"], applied: charts.COLORS["applied"]},
                                notes=notes, floor_note=words("page.below_floor", count="{count}"), title=title)
