@@ -587,7 +587,7 @@ def layer_heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title:
     low, high = heat_domain(frame["log10"])
     drawn = frame[~np.isnan(frame["log10"])]
     drawn = drawn.assign(log10=drawn["log10"].clip(low, high))[["row", "x0", "x1", "log10", "text", "steps"]]
-    ticks = list(range(math.ceil(low), math.floor(high) + 1)) or [round(low)]
+    ticks = [tick for tick in _nice_ticks(math.floor(low), math.ceil(high), SMALL_TICKS) if low <= tick <= high]
     chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_rect().encode(
         x=alt.X("x0:Q", title=x_title, axis=alt.Axis(labelOverlap=True, tickCount=6, format="d"),
                 scale=alt.Scale(domain=[float(frame["x0"].min()), float(frame["x1"].max())], nice=False, zero=False)),
@@ -596,7 +596,8 @@ def layer_heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title:
                 axis=alt.Axis(labelOverlap="greedy", labelLimit=110, ticks=False)),
         color=alt.Color("log10:Q", title=legend_title,
                         scale=alt.Scale(scheme="viridis", domain=[low, high], clamp=True),
-                        legend=alt.Legend(orient="top", values=ticks, labelExpr=POWER_OF_TEN_LABEL, gradientLength=160)),
+                        legend=alt.Legend(orient="top", values=ticks or [low, high], labelExpr=POWER_OF_TEN_LABEL,
+                                          gradientLength=160)),
         tooltip=[alt.Tooltip("row:N", title=y_title), alt.Tooltip("steps:N", title=x_title),
                  alt.Tooltip("text:N", title=value_title)])
     height = int(min(480, max(SMALL_HEIGHT, 12 * len(row_order))))

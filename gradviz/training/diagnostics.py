@@ -177,22 +177,31 @@ def _chance(late: np.ndarray) -> int | None:
     return None
 
 
+def _recorded(history, values: np.ndarray) -> np.ndarray:
+    """Where a loss was recorded: everywhere in gradviz's own runs; a user's log may skip steps
+    (History.loss_recorded, one per moment, its updates being its moments)."""
+    if history.loss_recorded is None:
+        return np.ones(len(values), dtype=bool)
+    return history.loss_recorded
+
+
 def _not_converging(history) -> Symptom:
-    loss = np.asarray(history.loss, dtype=float)
-    if not history.has_loss or len(loss) < 2:
+    moments = np.flatnonzero(_recorded(history, history.loss))
+    if not history.has_loss or len(moments) < 2:
         return Symptom("not_converging", "exploding", False, {}, available=False)
+    loss = np.asarray(history.loss, dtype=float)[moments]
     start = late_start(len(loss))
     early, late = loss[: max(1, math.ceil(len(loss) * EARLY_FRACTION))], loss[start:]
     first, last = float(_median(early)), float(_median(late))
     broke = not np.isfinite(late).all()
     chance = _chance(late)
     stalled = first > 0 and last >= NOT_CONVERGED_RATIO * first
-    evidence = {"first": first, "last": last, "from": _time(history, start), "chance": chance}
+    evidence = {"first": first, "last": last, "from": _time(history, moments[start]), "chance": chance}
     return Symptom("not_converging", "exploding", bool(broke or stalled or chance is not None), evidence)
 
 
 def _unstable(history) -> Symptom:
-    loss = history.update_loss
+    loss = history.update_loss[_recorded(history, history.update_loss)]
     if not history.has_loss or len(loss) < 2:
         return Symptom("unstable", "exploding", False, {"rises": 0, "updates": max(len(loss) - 1, 0)},
                        available=False)
@@ -208,8 +217,8 @@ def _unstable(history) -> Symptom:
 def _loss_nan(history) -> Symptom:
     if not history.has_loss:
         return Symptom("loss_nan", "exploding", False, {}, available=False)
-    bad_update = ~np.isfinite(history.update_loss)
-    bad = bool(bad_update.any() or not np.isfinite(history.loss).all())
+    bad_update = ~np.isfinite(history.update_loss) & _recorded(history, history.update_loss)
+    bad = bool(bad_update.any() or not np.isfinite(history.loss[_recorded(history, history.loss)]).all())
     first = int(np.argmax(bad_update)) if bad_update.any() else None
     return Symptom("loss_nan", "exploding", bad, {"update": first, "at": _update_time(history, first)})
 

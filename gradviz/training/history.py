@@ -22,6 +22,8 @@ aggregates over every layer are kept in full.
                           run: one update per recorded step); None for gradviz's own runs
     layer_order           "forward" (gradviz's own runs), or how a user's file gave the layers' order: "file",
                           "names", "reversed" (recovered from the names) or "unknown"
+    loss_recorded[r]      whether a user's log recorded the loss at times[r] (None: at every moment; a NaN
+                          loss where it was recorded is a symptom, where it was not it means nothing)
 
 log10 of an exact zero is −inf; NaN marks a value that is not a number (a symptom, not an error).
 """
@@ -69,6 +71,7 @@ class History:
     has_loss: bool = True
     update_times: np.ndarray | None = None
     layer_order: str = "forward"
+    loss_recorded: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:

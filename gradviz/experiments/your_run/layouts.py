@@ -59,7 +59,6 @@ class Reading:
 def read_table(table, file_order_is_forward: bool, bare_series: bool = False) -> Reading:
     """The table's records, in the layout its column names show (see the module docstring)."""
     columns = table.columns
-    _check_unique(columns)
     time = n.first_present(columns, n.TIME_COLUMNS)
     tag, value = n.first_present(columns, n.TAG_COLUMNS), n.first_present(columns, n.VALUE_COLUMNS)
     layer = n.first_present(columns, n.LAYER_COLUMNS)
@@ -91,10 +90,10 @@ def _required(index: int | None, name: str) -> int:
     return index
 
 
-def _check_unique(columns: list[str]) -> None:
-    """Refuse a header that names a column twice (after normalizing): the reader could not tell which to use."""
+def check_unique(columns: list[str], used: list[int]) -> None:
+    """Refuse a header that names a column it uses twice (after normalizing): which one would be meant?"""
     counts = Counter(n.normalized(column) for column in columns)
-    repeated = next((column for column in columns if counts[n.normalized(column)] > 1 and n.normalized(column)), None)
+    repeated = next((columns[k] for k in used if counts[n.normalized(columns[k])] > 1), None)
     if repeated is not None:
         raise RunFileError("duplicate_column", column=repeated.strip())
 
@@ -169,6 +168,7 @@ def _long(table, time: int, layer: int | None, parameter: int | None, statistic:
     kind = n.STATISTICS[n.normalized(columns[statistic])]
     records = Records(layer_of, tuple(optional))
     numbers = [time, statistic, *optional.values(), *([loss] if loss is not None else [])]
+    check_unique(columns, numbers + name_columns)
     for rows in table.rows(numbers, name_columns):
         steps = whole_steps(rows, rows.numbers[time])
         texts = [check_names(rows, rows.texts[k], columns[k], k) for k in name_columns]
@@ -202,6 +202,7 @@ def _wide(table, time: int, gradients: dict[int, tuple[str, str]]) -> Reading:
     kind = n.statistic_of(word)
     records = Records(n.layer_of)
     grads = list(used)
+    check_unique(columns, [time, *grads, *([loss] if loss is not None else [])])
     codes = records.codes(np.array([used[k] for k in grads], dtype=object))
     for rows in table.rows([time, *grads, *([loss] if loss is not None else [])]):
         _wide_rows(rows, records, time, grads, codes, columns, loss)
@@ -239,6 +240,7 @@ def _bare(table, time: int | None) -> Reading:
         if columns[k].startswith(FORMULA_STARTS):
             raise RunFileError("formula", line=1, column=k + 1)
     records = Records(str)
+    check_unique(columns, [*([time] if time is not None else []), *grads])
     codes = records.codes(np.array([columns[k] for k in grads], dtype=object))
     start = 0
     for rows in table.rows([*([time] if time is not None else []), *grads, *([loss] if loss is not None else [])]):
@@ -251,6 +253,7 @@ def _bare(table, time: int | None) -> Reading:
 def _tags(table, time: int, tag: int, value: int) -> Reading:
     """TensorBoard scalars in long form: one row per tag and step."""
     columns = table.columns
+    check_unique(columns, [time, tag, value])
     records = Records(lambda series: n.layer_of(series.split("/", 1)[1]))
     words, losses = {}, {}
     for rows in table.rows([time, value], [tag]):

@@ -306,7 +306,8 @@ def history_of(grid: Grid, time_label: str) -> tuple[History, Heatmap]:
         update_loss=grid.loss.copy(), update_grad_log10=log10(out["before"]), update_applied_log10=log10(out["applied"]),
         update_weight_step=out.get("step", np.full(n_steps, np.nan)), weight_change=None,
         update_ratio_log10=out.get("ratio"), stopped_early=stopped, network=None,
-        has_loss=bool(grid.loss_recorded.any()), update_times=grid.times, layer_order=grid.order)
+        has_loss=bool(grid.loss_recorded.any()), update_times=grid.times, layer_order=grid.order,
+        loss_recorded=grid.loss_recorded)
     return history, _heatmap(grid, heat_starts, out["heat"])
 
 

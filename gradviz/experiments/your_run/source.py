@@ -33,9 +33,9 @@ EVENTS_MARK = b"brain.Event:"  # the first record of every TensorBoard event fil
 class Stream:
     """A binary stream that refuses to go past `limit` bytes, with the first bytes available to peek at."""
 
-    def __init__(self, read, limit: int = MAX_BYTES):
+    def __init__(self, read, limit: int | None = None):
         self._read = read
-        self._limit = limit
+        self._limit = MAX_BYTES if limit is None else limit
         self._head = b""
         self.consumed = 0
 

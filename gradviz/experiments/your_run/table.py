@@ -8,7 +8,8 @@ ignored.
 
 CSV. The header is read with the csv module from its own line, after its fields are counted (at most
 MAX_FIELDS: pandas' header parse costs ~75 µs a column); each block of rows goes to pandas' C parser with
-`usecols`, so a row's unused fields are split but never converted.
+`usecols`, so a row's unused fields are split but never converted (and index_col=False, without which pandas
+misreads a first row longer than the header).
 """
 
 from __future__ import annotations
@@ -161,10 +162,10 @@ def _read_csv(data: bytes, n_columns: int, numbers: list[int], texts: list[int])
         dtype, na_values = "float64", missing
     return pd.read_csv(io.BytesIO(data), header=None, names=list(range(n_columns)), usecols=[*numbers, *texts],
                        dtype=dtype, na_values=na_values, keep_default_na=False, encoding="utf-8",
-                       skip_blank_lines=True)
+                       skip_blank_lines=True, index_col=False)
 
 
 def _read_texts(data: bytes, n_columns: int, columns: list[int]) -> pd.DataFrame:
     """The columns' cells exactly as written."""
     return pd.read_csv(io.BytesIO(data), header=None, names=list(range(n_columns)), usecols=columns, dtype=str,
-                       na_filter=False, encoding="utf-8", skip_blank_lines=True)
+                       na_filter=False, encoding="utf-8", skip_blank_lines=True, index_col=False)

@@ -97,7 +97,8 @@ def loss_chart(key: str, history: History, words: Words, title: str | None = Non
     notes = []
     if np.any(history.loss == 0):
         notes.append(words("common.chart.loss_zero"))
-    if np.any(~np.isfinite(history.loss)):
+    recorded = history.loss if history.loss_recorded is None else history.loss[history.loss_recorded]
+    if np.any(~np.isfinite(recorded)):
         notes.append(words("common.chart.loss_nan"))
     name = words("common.loss")
     return charts.series_chart(key, _series(history.times, {name: log10}),
