@@ -588,17 +588,18 @@ def layer_heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title:
     drawn = frame[~np.isnan(frame["log10"])]
     drawn = drawn.assign(log10=drawn["log10"].clip(low, high))[["row", "x0", "x1", "log10", "text", "steps"]]
     ticks = [tick for tick in _nice_ticks(math.floor(low), math.ceil(high), SMALL_TICKS) if low <= tick <= high]
-    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_rect().encode(
+    colour = alt.Scale(scheme="viridis", domain=[low, high], clamp=True)
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_rect(strokeWidth=0.5).encode(
         x=alt.X("x0:Q", title=x_title, axis=alt.Axis(labelOverlap=True, tickCount=6, format="d"),
                 scale=alt.Scale(domain=[float(frame["x0"].min()), float(frame["x1"].max())], nice=False, zero=False)),
         x2="x1:Q",
         y=alt.Y("row:N", title=y_title, sort=row_order,
                 axis=alt.Axis(labelOverlap="greedy", labelLimit=110, ticks=False)),
-        color=alt.Color("log10:Q", title=legend_title,
-                        scale=alt.Scale(scheme="viridis", domain=[low, high], clamp=True),
+        color=alt.Color("log10:Q", title=legend_title, scale=colour,
                         legend=alt.Legend(orient="top", values=ticks or [low, high], labelExpr=POWER_OF_TEN_LABEL,
                                           gradientLength=160)),
+        stroke=alt.Stroke("log10:Q", scale=colour, legend=None),  # cells meet without hairline gaps
         tooltip=[alt.Tooltip("row:N", title=y_title), alt.Tooltip("steps:N", title=x_title),
                  alt.Tooltip("text:N", title=value_title)])
-    height = int(min(480, max(SMALL_HEIGHT, 12 * len(row_order))))
+    height = int(min(480, max(HEIGHT, 12 * len(row_order))))
     return Chart(key, _spec(chart.properties(height=height)), {f"{key}-values": drawn}, " ".join(notes) or None)

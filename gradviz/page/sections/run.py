@@ -131,7 +131,8 @@ def run_blocks(run: RunFile, source: str, words: Words) -> list:
     if history.layer_order == "unknown":
         out.append(b.Notice("info", words("run.order_unknown")))
     out += [checklist_block(checklist, words), b.Text(words(f"run.advice.{checklist.verdict}")),
-            b.Text(words("run.heatmap.title")), heatmap_chart(run, words),
+            b.Text(words("run.heatmap.title" if history.layer_order != "unknown" else "run.heatmap.title_unknown")),
+            heatmap_chart(run, words),
             b.Text(words("run.gradient.title")),
             speeds_chart("run-gradients", history, words, y_title=words("run.gradient.axis"),
                          series_title=words("common.layer"), named=True)]
