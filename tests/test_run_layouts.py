@@ -13,17 +13,8 @@ import pickle
 import numpy as np
 import pytest
 
-from gradviz.experiments.your_run import RunFileError, load_run, read_run
-
-
-def csv_bytes(*lines: str) -> bytes:
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def error_of(data) -> RunFileError:
-    with pytest.raises(RunFileError) as caught:
-        load_run(data)
-    return caught.value
+from gradviz.experiments.your_run import load_run, read_run
+from run_support import csv_bytes, error_of
 
 
 # --- per-parameter rows ----------------------------------------------------------------------------------------

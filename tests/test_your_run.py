@@ -19,20 +19,11 @@ import gradviz
 from gradviz.experiments.your_run import MAX_BYTES, RunFileError, load_run, read_run, records, source
 from gradviz.page.i18n import LANGUAGES, catalogue, placeholders, t
 from gradviz.training.history import History, recorded_layers
+from run_support import csv_bytes, error_of
 
 RUNS = Path(gradviz.__file__).parent / "data" / "runs"
 HEADER = "step,layer,grad_norm,loss,weight_norm,update_norm,clipped_norm"
 OPTIONAL = ["loss", "weight_norm", "update_norm", "clipped_norm"]
-
-
-def csv_bytes(*lines: str) -> bytes:
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def error_of(data) -> RunFileError:
-    with pytest.raises(RunFileError) as caught:
-        load_run(data)
-    return caught.value
 
 
 # --- the record -------------------------------------------------------------------------------------

@@ -35,9 +35,10 @@ LOWEST_STEP = np.iinfo(np.int64).min
 
 @dataclass(frozen=True, eq=False)
 class Heatmap:
-    """log10 ‖∇‖ per layer × step, binned: row r covers the layers first_layer[r]..last_layer[r] (0-based, forward
-    order, names in `layer_names`), column c the steps first_time[c]..last_time[c]; log10[r, c] is the mean of
-    the finite log10 norms in the cell (−inf where they are all exactly 0, NaN where nothing was recorded)."""
+    """log10 ‖∇‖ per layer × step, binned: row r covers the layers first_layer[r]..last_layer[r] (0-based,
+    forward order, names in `layer_names`), column c the steps first_time[c]..last_time[c]; log10[r, c] is the
+    mean of the finite log10 norms in the cell (−inf where they are all exactly 0, NaN where nothing was
+    recorded)."""
 
     layer_names: tuple
     first_layer: np.ndarray
@@ -303,7 +304,8 @@ def history_of(grid: Grid, time_label: str) -> tuple[History, Heatmap]:
         time_label=time_label, times=grid.times, layers=charted,
         layer_names=tuple(grid.layer_names[k - 1] for k in charted), n_layers=n_layers,
         grad_log10=out["grad"], grad_min_log10=out["low"], grad_max_log10=out["high"], loss=grid.loss,
-        update_loss=grid.loss.copy(), update_grad_log10=log10(out["before"]), update_applied_log10=log10(out["applied"]),
+        update_loss=grid.loss.copy(), update_grad_log10=log10(out["before"]),
+        update_applied_log10=log10(out["applied"]),
         update_weight_step=out.get("step", np.full(n_steps, np.nan)), weight_change=None,
         update_ratio_log10=out.get("ratio"), stopped_early=stopped, network=None,
         has_loss=bool(grid.loss_recorded.any()), update_times=grid.times, layer_order=grid.order,
