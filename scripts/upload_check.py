@@ -44,9 +44,10 @@ print(json.dumps({"seconds": seconds, "growth_mb": (peak - before) / 1024, "outc
 """
 
 
-def _long_csv(path: Path, target_bytes: int, n_layers: int = 12) -> None:
+def _long_csv(path: Path, target_bytes: int, n_layers: int = 12, clip: float | None = None) -> None:
     """A recorder's long file (step,layer,grad_norm,loss,weight_norm,update_norm,clipped_norm) of about
-    target_bytes: n_layers layers named encoder.layers.k.mlp, every step recorded."""
+    target_bytes: n_layers layers named encoder.layers.k.mlp, every step recorded, clipped at `clip` (each
+    layer's norm capped: the clipped column then differs from grad_norm, as with clipping on)."""
     rng = np.random.default_rng(0)
     names = [f"encoder.layers.{k}.mlp" for k in range(n_layers)]
     with open(path, "w", encoding="utf-8") as file:
@@ -57,7 +58,7 @@ def _long_csv(path: Path, target_bytes: int, n_layers: int = 12) -> None:
             lines = []
             for row in norms:
                 loss = 2.3 * np.exp(-step / 50_000)
-                lines += [f"{step},{name},{g:.7g},{loss:.7g},{12.5:.7g},{g * 0.01:.7g},{g:.7g}\n"
+                lines += [f"{step},{name},{g:.7g},{loss:.7g},{12.5:.7g},{g * 0.01:.7g},{min(g, clip or g):.7g}\n"
                           for name, g in zip(names, row)]
                 step += 10
             file.write("".join(lines))
@@ -89,6 +90,8 @@ def cases() -> dict[str, tuple]:
         "hostile: deeply nested JSON (1 MB of [)": (lambda p: p.write_text("[" * MB, encoding="utf-8"), "nested.json"),
         "large: a 100 MB long CSV (recorder layout, 12 layers)": (lambda p: _long_csv(p, 100 * MB), "long100.csv"),
         "large: a 190 MB long CSV (recorder layout, 12 layers)": (lambda p: _long_csv(p, 190 * MB), "long190.csv"),
+        "large: a 190 MB long CSV with clipping on (every column kept)": (
+            lambda p: _long_csv(p, 190 * MB, clip=0.05), "long190clip.csv"),
         "large: a 5,000-column wide CSV (1,000 rows)": (lambda p: _wide_csv(p, 5_000, 1_000), "wide5000.csv"),
         "large: 190 MB of JSON Lines": (lambda p: p.write_text("".join(
             json.dumps({"step": s, "layer": f"layers.{k}", "grad_norm": 0.01 * (k + 1), "loss": 1.0}) + "\n"

@@ -23,7 +23,7 @@ from gradviz.experiments.your_run.errors import RunFileError
 from gradviz.experiments.your_run.names import forward_order
 from gradviz.training.history import History, recorded_layers
 
-FIELDS = ("grad", "update", "weight", "clipped")
+FIELD_TYPES = {"grad": np.float64, "clipped": np.float64, "update": np.float32, "weight": np.float32}
 MAX_RECORD_BYTES = 128 * 1024 * 1024
 MAX_CELLS = 24_000_000  # steps × layers of one grid
 NOT_RECORDED = -1.0
@@ -73,7 +73,8 @@ class Records:
         self._loss_steps, self._loss, self._loss_sources = [], [], []
         self._last = np.zeros(0, dtype=np.int64)
         self._bytes = 0
-        self._record_bytes = 8 + 4 + 8 * len(self.fields)  # at most: a step in 4 bytes when it fits
+        # at most: a step takes 4 bytes when it fits, a field that says nothing none
+        self._record_bytes = 8 + 4 + sum(np.dtype(FIELD_TYPES[field]).itemsize for field in self.fields)
 
     def codes(self, series: np.ndarray) -> np.ndarray:
         """The codes of series names (an object array), new names coded in the order they first appear."""
@@ -155,8 +156,9 @@ class Records:
         masks = [None if (layer >= 0).all() else layer >= 0 for layer in layers]
         del layers
         combine = _combined if len(kept) > len(layer_names) else _placed
-        fields = {field: combine(cells, masks, self._values[field], shape, per_entry) for field in self.fields
-                  if field == "grad" or any(part is not None for part in self._values[field])}
+        fields = {field: combine(cells, masks, self._values[field], shape, per_entry).astype(FIELD_TYPES[field],
+                                                                                              copy=False)
+                  for field in self.fields if field == "grad" or any(part is not None for part in self._values[field])}
         loss, recorded = self._losses(times, loss_source)
         return Grid(times, tuple(layer_names[k] for k in order), how, fields, loss, recorded)
 
@@ -181,11 +183,14 @@ def _fits_int32(steps: np.ndarray) -> bool:
 
 def _compact(field: str, values: dict) -> np.ndarray | None:
     """A block's values of one field, as a copy (a column of a parsed frame would keep the whole frame alive),
-    or None when they say nothing: no value recorded, or a clipped norm equal to the gradient's (no clipping)."""
+    or None when they say nothing: no value recorded, or a clipped norm equal to the gradient's (no clipping).
+    Weight and update norms are kept in float32 (FIELD_TYPES): they only make a ratio, and a framework's float32
+    weights have no finite norm beyond its range (one beyond reads as infinite: the weights blew up)."""
     if field != "grad" and (np.all(values[field] == NOT_RECORDED) or (
             field == "clipped" and np.array_equal(values[field], values["grad"], equal_nan=True))):
         return None
-    return np.array(values[field], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return np.array(values[field], dtype=FIELD_TYPES[field])
 
 
 def _values(cells: list, masks: list, parts: list):
@@ -198,8 +203,9 @@ def _values(cells: list, masks: list, parts: list):
 
 
 def _placed(cells: list, masks: list, parts: list, shape: tuple, per_entry: bool) -> np.ndarray:
-    """One field's grid where each cell has at most one series."""
-    grid = np.full(shape, NOT_RECORDED)
+    """One field's grid where each cell has at most one series (in the parts' own float type)."""
+    kinds = [part.dtype for part in parts if part is not None]
+    grid = np.full(shape, NOT_RECORDED, dtype=kinds[0] if kinds else np.float64)
     flat = grid.reshape(-1)
     for cell, values in _values(cells, masks, parts):
         flat[cell] = values
