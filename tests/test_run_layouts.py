@@ -9,6 +9,7 @@ import gzip
 import json
 import math
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -265,3 +266,12 @@ def test_a_run_file_and_its_error_cross_a_process_boundary():
     np.testing.assert_array_equal(again.heatmap.log10, run.heatmap.log10)
     error = pickle.loads(pickle.dumps(error_of(csv_bytes("step,layer,grad_norm", "0,a,x"))))
     assert (error.key, error.params) == ("run.not_a_number", {"line": 2, "column": "grad_norm"})
+
+
+def test_without_tensorboard_an_event_file_gets_one_sentence(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.compat.proto import summary_pb2
+
+    data = event_file(tmp_path, lambda step: [summary_pb2.Summary.Value(tag="grad_norm/a", simple_value=1)])
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    assert error_of(data).key == "run.events_need_tensorboard"

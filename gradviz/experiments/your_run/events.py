@@ -38,10 +38,13 @@ class _Decoder:
     """The tensorboard pieces, imported when the first event file arrives."""
 
     def __init__(self):
-        from tensorboard import data_compat
-        from tensorboard.compat.proto import event_pb2
-        from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
-        from tensorboard.util import tensor_util
+        try:
+            from tensorboard import data_compat
+            from tensorboard.compat.proto import event_pb2
+            from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+            from tensorboard.util import tensor_util
+        except ImportError:  # gradviz installed as a library without its tensorboard extra
+            raise RunFileError("events_need_tensorboard") from None
 
         self.event = event_pb2.Event
         self.migrate = data_compat.migrate_value
