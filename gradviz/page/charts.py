@@ -589,16 +589,16 @@ def layer_heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title:
     drawn = drawn.assign(log10=drawn["log10"].clip(low, high))[["row", "x0", "x1", "log10", "text", "steps"]]
     ticks = [tick for tick in _nice_ticks(math.floor(low), math.ceil(high), SMALL_TICKS) if low <= tick <= high]
     colour = alt.Scale(scheme="viridis", domain=[low, high], clamp=True)
-    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_rect(strokeWidth=0.5).encode(
-        x=alt.X("x0:Q", title=x_title, axis=alt.Axis(labelOverlap=True, tickCount=6, format="d"),
+    # each cell one pixel wider, so neighbours overlap instead of leaving anti-aliased hairlines between them
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_rect(x2Offset=1, y2Offset=1).encode(
+        x=alt.X("x0:Q", title=x_title, axis=alt.Axis(labelOverlap=True, tickCount=6, format="d", grid=False),
                 scale=alt.Scale(domain=[float(frame["x0"].min()), float(frame["x1"].max())], nice=False, zero=False)),
         x2="x1:Q",
         y=alt.Y("row:N", title=y_title, sort=row_order,
-                axis=alt.Axis(labelOverlap="greedy", labelLimit=110, ticks=False)),
+                axis=alt.Axis(labelOverlap="greedy", labelLimit=110, ticks=False, grid=False)),
         color=alt.Color("log10:Q", title=legend_title, scale=colour,
-                        legend=alt.Legend(orient="top", values=ticks or [low, high], labelExpr=POWER_OF_TEN_LABEL,
-                                          gradientLength=160)),
-        stroke=alt.Stroke("log10:Q", scale=colour, legend=None),  # cells meet without hairline gaps
+                        legend=alt.Legend(type="gradient", orient="top", values=ticks or [low, high],
+                                          labelExpr=POWER_OF_TEN_LABEL, gradientLength=160)),
         tooltip=[alt.Tooltip("row:N", title=y_title), alt.Tooltip("steps:N", title=x_title),
                  alt.Tooltip("text:N", title=value_title)])
     height = int(min(480, max(HEIGHT, 12 * len(row_order))))
