@@ -250,8 +250,12 @@ def draw(block) -> None:
     elif isinstance(block, b.Code):
         st.code(block.text, language=block.language)
     elif isinstance(block, b.Checklist):
-        lines = "\n".join(f"- {line}" for line in block.lines)
-        st.markdown(f":{block.verdict_color}-background[{block.verdict}]\n\n{lines}")
+        st.markdown(f":{block.verdict_color}-background[{block.verdict}]")
+        st.table(block.table, hide_index=True)
+        with st.expander(block.evidence_label):
+            st.markdown("\n".join(f"- {line}" for line in block.evidence))
+        if block.unchecked:
+            st.caption(block.unchecked)
 
 
 def draw_all(blocks) -> None:
@@ -308,7 +312,9 @@ def your_run(state: PageState, words: Words) -> bool:
     limit = upload_limit_mb(usual)
     if limit < usual:
         st.warning(words("page.upload.disk", limit=limit, usual=usual))
-    upload = st.file_uploader(words("run.upload"), type=["csv", "txt"], key="upload", help=words("run.upload.help"),
+    # Any file: the reader tells the format from the contents, and TensorBoard's events.out.tfevents.<time>.<host>
+    # has no extension a type list could name.
+    upload = st.file_uploader(words("run.upload"), type=None, key="upload", help=words("run.upload.help"),
                               max_upload_size=limit)
     if upload is None:
         return False

@@ -1,4 +1,4 @@
-"""Make gradviz's example runs, gradviz/data/runs/*.csv, with the PyTorch recorder (examples/record_pytorch.py).
+"""Make gradviz's example runs, gradviz/data/runs/*.csv, with the PyTorch recorder (gradviz.record.TorchRecorder).
 
     .venv/bin/python scripts/make_example_runs.py              # writes the three runs (about a minute)
     .venv/bin/python scripts/make_example_runs.py --overhead   # times the recorder on a 784-256-256-10 MLP
@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+sys.path[:0] = [str(ROOT)]
 
 from gradviz.datasets import mnist_1k, mnist_1k_labels  # noqa: E402
-from record_pytorch import GradientRecorder  # noqa: E402
+from gradviz.record import TorchRecorder  # noqa: E402
 
 RUNS = ROOT / "gradviz" / "data" / "runs"
 CLIP = 1.0  # max_norm of the RNN's gradient clipping
@@ -89,7 +89,7 @@ def adding_problem(n: int, length: int, generator: torch.Generator) -> tuple[tor
     return torch.stack([values, marks], dim=-1), (values * marks).sum(dim=1)
 
 
-def train(model, batches, loss_fn, optimizer, recorder: GradientRecorder, clip: float | None = None) -> None:
+def train(model, batches, loss_fn, optimizer, recorder: TorchRecorder, clip: float | None = None) -> None:
     for x, y in batches:
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
@@ -117,7 +117,7 @@ def mlp_run(path: Path, activation, init, seed: int) -> None:
             init(layer)
     x, y = digits()
     generator = torch.Generator().manual_seed(seed)
-    with GradientRecorder(model, path, every=10) as recorder:
+    with TorchRecorder(model, path, every=10) as recorder:
         train(model, minibatches(x, y, 100, 200, generator), nn.CrossEntropyLoss(),
               torch.optim.SGD(model.parameters(), lr=0.1), recorder)
 
@@ -137,7 +137,7 @@ def rnn_run(path: Path, seed: int = 3) -> None:
     model = RNN(2, 32, recurrent_scale=2.2)
     generator = torch.Generator().manual_seed(seed)
     batches = (adding_problem(32, 100, generator) for _ in range(1000))
-    with GradientRecorder(model, path, every=5) as recorder:
+    with TorchRecorder(model, path, every=5) as recorder:
         train(model, batches, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01), recorder, clip=CLIP)
 
 
@@ -160,7 +160,7 @@ def overhead(every_values=(1, 10, 20, 50), steps: int = 600, repeats: int = 5) -
 
     def fraction(every: int) -> float:
         training = recording = 0.0
-        with GradientRecorder(model, os.devnull, every=every) as recorder:
+        with TorchRecorder(model, os.devnull, every=every) as recorder:
             for i in range(steps):
                 t0 = time.perf_counter()
                 optimizer.zero_grad()

@@ -126,7 +126,8 @@ LATIN_ALLOWED = {
     "hochreiter", "schmidhuber", "sutskever", "saxe", "relu", "lstm", "mnist", "pytorch", "keras", "tensorflow",
     "sigmoid", "tanh", "softmax", "csv", "utf", "float", "nan", "numpy", "json", "github", "http", "https",
     "english", "adam", "sgd", "batchnorm", "momentum", "orthogonal", "cs231n", "vega", "altair", "streamlit",
-    "tuple", "mit", "license", "mlxtend", "tensorboard", "torch", "wandb", "jupyter", "colab",
+    "tuple", "mit", "license", "mlxtend", "tensorboard", "torch", "wandb", "jupyter", "colab", "gzip", "events",
+    "tfevents", "lines",
 }
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # The Chinese an English page may show: the article's own title (named in the introduction) and the name of
@@ -136,14 +137,16 @@ CJK_ALLOWED = ("《梯度消失和梯度爆炸》", "中文")
 
 def _strip_for_words(text: str) -> str:
     """Text without what is not prose: links' targets, URLs, inline math, code, LaTeX commands, identifiers
-    with underscores or digits, and Streamlit's :color-background[…] directive names."""
+    with underscores or digits, and Streamlit's :color[…] and :color-background[…] directive names. Markdown's
+    backslash escapes (a user's names, shown as plain text) are read as the characters they escape."""
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
     text = re.sub(r"\]\([^)]*\)", "]", text)
     text = re.sub(r"https?://\S+", " ", text)
     text = re.sub(r"\$[^$]*\$", " ", text)
     text = re.sub(r"`[^`]*`", " ", text)
     text = re.sub(r"\\(begin|end)\{[^}]*\}", " ", text)
     text = re.sub(r"\\[A-Za-z]+", " ", text)
-    text = re.sub(r":[a-z]+-background\[", " ", text)
+    text = re.sub(r":[a-z]+(-background)?\[", " ", text)
     text = re.sub(r"\b\w+(\.\w+)+\b", " ", text)  # dotted names: a user's layer "hidden.0", a file "x.py"
     text = re.sub(r"\b\w*(_|\d)\w*\b", " ", text)
     text = re.sub(r"\b[A-Za-z]+\(", " ", text)  # math functions: sign(w), max(z, 0)
@@ -163,12 +166,12 @@ def cjk_left(text: str) -> str:
 
 
 def other_language(at: AppTest, lang: str, allowed=()) -> list[tuple[str, str]]:
-    """(where, text) of every text on the page that is in the other language (texts in `allowed` aside: data
-    such as a user's layer names)."""
+    """(where, text) of every text on the page that is in the other language (the words in `allowed` aside,
+    wherever they stand: data such as a user's layer names)."""
     bad = []
     for where, text in page_texts(at):
-        if text in allowed:
-            continue
+        for name in sorted(allowed, key=len, reverse=True):
+            text = text.replace(str(name), " ")
         if lang == "zh" and english_words(text):
             bad.append((where, f"{english_words(text)} in {text[:160]!r}"))
         elif lang == "en" and cjk_left(text):

@@ -21,8 +21,9 @@ from page_support import (SMALL, chart_problems, chart_specs, datasets_of, excep
                           other_language, page, raw_specials)
 
 REMEDIES = ("relu", "gating", "clip", "regularize")
-# The example run's layers are named as its framework named them (data, not words of the page).
-RUN_LAYER_NAMES = tuple(load_example(SETTINGS["example"].default).history.layer_names)
+# The example run's layers and columns are named as its framework named them (data, not words of the page).
+_EXAMPLE = load_example(SETTINGS["example"].default)
+RUN_LAYER_NAMES = tuple(_EXAMPLE.history.layer_names) + (_EXAMPLE.statistic_name, _EXAMPLE.loss_name)
 # The engine warns on a genuine float64 overflow of the forward pass it then reports (gradviz/engine/backprop.py);
 # pytest turns RuntimeWarnings into errors, process-wide, so the job would fail here and not on the server.
 OVERFLOW_WARNING = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -45,6 +46,13 @@ def checklists(at) -> list[str]:
 
 def verdict_line(checklist: str) -> str:
     return checklist.split("\n")[0]
+
+
+def checklist_states(at, lang: str = "en") -> list[dict[str, str]]:
+    """Each checklist table as {symptom: state}, in page order."""
+    symptom, state = t("checklist.column.symptom", lang), t("checklist.column.state", lang)
+    return [dict(zip(table.value[symptom], table.value[state])) for table in at.table
+            if symptom in table.value.columns]
 
 
 # --- every section, both languages ---------------------------------------------------------------------------
@@ -145,8 +153,8 @@ def test_a_dead_relu_chain_is_dead_never_healthy():
     vanishing = checklists(at)[0]
     assert en("checklist.verdict.dead") in verdict_line(vanishing)
     assert en("checklist.verdict.healthy") not in verdict_line(vanishing).replace("**", " ").split()
-    not_converging = next(line for line in vanishing.split("\n") if en("checklist.symptom.not_converging") in line)
-    assert en("checklist.state.absent") in not_converging  # a loss that starts at 0 is not "does not converge"
+    # a loss that starts at 0 is not "does not converge"
+    assert checklist_states(at)[0][en("checklist.symptom.not_converging")] == en("checklist.state.absent")
     zh = checklists(page(depth="50", relu="1", clip="1", train="1", lang="zh"))[0]
     assert t("checklist.verdict.dead", "zh") in verdict_line(zh)
 

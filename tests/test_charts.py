@@ -29,7 +29,8 @@ LAYERS = np.arange(1, 9)
 WILD = np.array([0.5, -1.0, np.nan, -np.inf, 3.0, np.inf, -2.5, 1.0])  # every kind of value a record can hold
 HUGE = np.array([13977.1, 13000.0, 12500.0, -150000.0, -3.5e66, -np.inf, 13500.0, 12000.0])  # beyond MAX_DECADES
 VALUES = {"plain": np.linspace(-3, 2, 8), "nan-and-inf": WILD, "huge-span": HUGE, "all-zero": np.full(8, -np.inf)}
-BUILDERS = ("per_layer", "factor", "slope", "lines", "series", "dots", "bars", "heatmap", "xy", "surface")
+BUILDERS = ("per_layer", "factor", "slope", "lines", "series", "dots", "bars", "heatmap", "xy", "surface",
+            "layer_heatmap")
 _BUILT: dict[str, dict] = {}
 
 
@@ -121,7 +122,16 @@ def builders(values: np.ndarray) -> dict[str, b.Chart]:
             "j", grid[["x", "y", "log10"]], pd.DataFrame({"x": [0.5, 1.0], "y": [0.0, 0.5], "step": [0, 1],
                                                           "series": "free"}),
             x_title="w", y_title="b", value_title="E", legend_title="log10 E", colors={"free": "#0a0"}),
+        "layer_heatmap": charts.layer_heatmap_chart("k", layer_cells(values), **t, legend_title="‖∇‖", notes=[],
+                                                    row_order=["embed", "layers.0", "head"]),
     }
+
+
+def layer_cells(values) -> pd.DataFrame:
+    """A heatmap's cells: 3 rows (layers) × 8 columns of steps, the values repeated down the rows."""
+    return pd.DataFrame({"row": np.repeat(["embed", "layers.0", "head"], 8), "x0": np.tile(np.arange(0, 80, 10), 3),
+                         "x1": np.tile(np.arange(10, 90, 10), 3), "log10": np.tile(values, 3),
+                         "text": [f"{v}" for v in np.tile(values, 3)], "steps": "0–9"})
 
 
 def built(values: str) -> dict[str, b.Chart]:
@@ -135,7 +145,7 @@ def test_every_builder_is_tested():
     assert set(built("plain")) == set(BUILDERS)
     assert {name.removesuffix("_chart") for name in dir(charts) if name.endswith("_chart")} == {
         "per_layer", "factor", "slope_curve", "lines_over_time", "series", "dots_per_layer", "grouped_bars",
-        "heatmap", "xy", "path_on_surface"}
+        "heatmap", "xy", "path_on_surface", "layer_heatmap"}
 
 
 @pytest.mark.parametrize("values", VALUES)
@@ -224,3 +234,25 @@ def test_every_chart_on_every_section_is_valid_vega_lite_with_decade_ticks(secti
     for spec, _ in payloads:
         validate(spec)
         assert_decade_ticks(spec)
+
+
+def test_a_layer_heatmap_keeps_every_row_and_a_colour_scale_a_spike_cannot_take():
+    steps = np.arange(100)
+    cells = pd.DataFrame({"row": np.repeat(["embed", "layers.0", "head"], 100), "x0": np.tile(steps, 3),
+                          "x1": np.tile(steps + 1, 3), "log10": np.tile(np.linspace(-4.0, -2.0, 100), 3),
+                          "text": "v", "steps": "s"})
+    cells.loc[0, "log10"] = 9.0  # one early spike, 11 decades above the rest
+    chart = charts.layer_heatmap_chart("k", cells, x_title="step", y_title="layer", value_title="v",
+                                       legend_title="‖∇‖", notes=[], row_order=["embed", "layers.0", "head"])
+    scale = chart.spec["encoding"]["color"]["scale"]
+    low, high = charts.heat_domain(cells["log10"])
+    assert scale["clamp"] is True and scale["domain"] == [low, high] and high < -2.0 + 1e-9 and low > -4.0
+    drawn = chart.datasets["k-values"]
+    assert sorted(set(drawn["row"])) == ["embed", "head", "layers.0"] and len(drawn) == 300
+    assert drawn["log10"].max() == high  # the spike is drawn, in the end colour
+    assert chart.spec["encoding"]["y"]["sort"] == ["embed", "layers.0", "head"]
+
+
+def test_a_heat_domain_is_at_least_a_decade_and_survives_no_finite_cell():
+    assert charts.heat_domain([2.0, 2.0, 2.0]) == (1.5, 2.5)
+    assert charts.heat_domain([np.nan, -np.inf]) == (0.0, 1.0)

@@ -50,13 +50,14 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "chain.remedy.clip.{kind}": {"kind": ("norm", "value")},
     "page.case.{case}": {"case": CASES},
     "page.section.{v}": {"v": SECTION_NAMES},
-    # grows_back and early_stuck are told by checklist.evidence.flow (sections/common.py _flow_evidence)
+    # grows_back and early_stuck are told by checklist.evidence.flow.* (page/checklist.py _flow)
     "checklist.evidence.{symptom.key}": {"symptom.key": tuple(s for s in SYMPTOMS
                                                               if s not in ("grows_back", "early_stuck"))},
+    "checklist.evidence.flow.{which}": {"which": ("spike", "spike_clipped", "grows", "stuck")},
     "checklist.symptom.{key}": {"key": SYMPTOMS},
-    "checklist.symptom.{symptom.key}": {"symptom.key": SYMPTOMS},
+    "checklist.symptom.{s.key}": {"s.key": SYMPTOMS},
+    "checklist.when.{unit}": {"unit": ("step", "epoch", "update")},
     "checklist.verdict.{checklist.verdict}": {"checklist.verdict": VERDICTS},
-    "checklist.state.{state}": {"state": ("present", "absent", "unknown")},
     "common.time.{history.time_label}": {"history.time_label": ("epoch", "step")},
     "settings.init.{config.scheme}": {"config.scheme": tuple(SCHEMES)},
     "settings.init.{r.init}": {"r.init": tuple(SCHEMES)},
@@ -71,7 +72,11 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "time.remedy.relu.{config.case}": {"config.case": CASES},
     "theory.phase.intro.{diagram.activation}": {"diagram.activation": ACTIVATIONS},
     "run.advice.{checklist.verdict}": {"checklist.verdict": VERDICTS},
-    "run.read_{run.layout}": {"run.layout": ("long", "wide")},
+    "run.format.{run.file_format}": {"run.file_format": ("csv", "json", "json_lines", "events")},
+    "run.layout.{run.layout}": {"run.layout": ("long", "wide", "tags", "bare", "events")},
+    "run.order.{history.layer_order}": {"history.layer_order": ("file", "names", "reversed", "unknown")},
+    "run.statistic.{run.statistic}": {"run.statistic": ("norm", "rms", "mean_abs", "histogram", "buckets")},
+    "run.unit.{history.time_label}": {"history.time_label": ("step", "epoch")},
     "run.source.{source}": {"source": ("upload", "example")},
     "run.recorder.{name}": {"name": tuple(RECORDERS)},
     "chain.case.{case}": {"case": CASES},
@@ -98,9 +103,9 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
 }
 # Keys built by concatenation: "chain.story.exploding." + ("gated" if gated else activation).
 PREFIXED = {"chain.story.exploding.": ("gated",) + ACTIVATIONS, "chain.story.vanishing.": ("gated",) + ACTIVATIONS}
-# f"{key}.none" and friends, key = f"checklist.evidence.{symptom.key}" (sections/common.py _evidence).
+# f"{key}.none" and friends, key = f"checklist.evidence.{symptom.key}" (page/checklist.py evidence).
 EVIDENCE_SUFFIXES = {"none": ("loss_nan", "weights_nan", "dead", "clipped"), "end": ("loss_nan",),
-                     "blew_up": ("weights_jump",)}
+                     "blew_up": ("weights_jump",), "chance": ("not_converging",), "broke": ("not_converging",)}
 
 
 def _template(node: ast.JoinedStr) -> str:

@@ -1,4 +1,4 @@
-"""The recorders in examples/ (PyTorch and Keras 3): what they write, checked against norms worked out by hand.
+"""The recorders in gradviz.record (PyTorch and Keras 3): what they write, checked against norms worked out by hand.
 
 The model is two linear layers, h = x A + a, p = h B + b, with the mean squared error, so its gradients have
 a closed form; the updates are measured from the weights before and after each step; and with plain SGD
@@ -8,7 +8,7 @@ clipped_norm to what the framework really did.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 from pathlib import Path
 
@@ -18,18 +18,14 @@ import pytest
 
 from gradviz.experiments.your_run import read_run
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LR = 0.1
 BATCH = 4
 RTOL = 1e-5  # the recorders write 7 significant digits of float32 arithmetic
 
 
-def example(name: str):
-    """Import examples/<name>.py, which is not a package."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def recorder_module(name: str):
+    """gradviz.record's module of a recorder ("pytorch" or "keras3"), which imports torch or keras."""
+    return importlib.import_module(f"gradviz.record.{name}")
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +74,7 @@ def check_file(path: Path, expected: list[dict], columns) -> None:
 
 def test_pytorch_recorder_writes_the_norms_of_each_layer(tmp_path):
     torch = pytest.importorskip("torch")
-    record = example("record_pytorch")
+    record = recorder_module("pytorch")
     nn = torch.nn
 
     class Tiny(nn.Module):
@@ -103,7 +99,7 @@ def test_pytorch_recorder_writes_the_norms_of_each_layer(tmp_path):
 
     expected = []
     path = tmp_path / "run.csv"
-    with record.GradientRecorder(model, path, every=2) as recorder:
+    with record.TorchRecorder(model, path, every=2) as recorder:
         for step in range(6):
             batch = slice(BATCH * (step % 3), BATCH * (step % 3 + 1))
             before = weights()
@@ -125,7 +121,7 @@ def test_pytorch_recorder_writes_the_norms_of_each_layer(tmp_path):
 
 def test_pytorch_recorder_keeps_huge_gradients_finite():
     torch = pytest.importorskip("torch")
-    record = example("record_pytorch")
+    record = recorder_module("pytorch")
     huge = torch.full((4,), 1e20)  # its float32 squares overflow
     np.testing.assert_allclose(record._norms([[huge], [huge, huge]]), [2e20, 2e20 * np.sqrt(2)], rtol=1e-6)
 
@@ -153,7 +149,7 @@ def tiny_keras_model(keras, clipping: dict):
 @pytest.mark.parametrize("clipping", [{"global_clipnorm": 0.5}, {"clipnorm": 0.3}, {"clipvalue": 0.05}, {}])
 def test_keras_recorder_writes_the_norms_of_each_layer(tmp_path, clipping):
     keras = keras_on_torch()
-    record = example("record_keras")
+    record = recorder_module("keras3")
     model = tiny_keras_model(keras, clipping)
 
     class Weights(keras.callbacks.Callback):
@@ -171,7 +167,7 @@ def test_keras_recorder_writes_the_norms_of_each_layer(tmp_path, clipping):
     path = tmp_path / "run.csv"
     weights = Weights()
     model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
-              callbacks=[weights, record.GradientRecorder(path, every=2)])
+              callbacks=[weights, record.KerasRecorder(path, every=2)])
     expected = []
     for step in (0, 2, 4):  # step 4 is the second batch of the second epoch
         batch = slice(BATCH * (step % 3), BATCH * (step % 3 + 1))
@@ -186,9 +182,9 @@ def test_keras_recorder_writes_the_norms_of_each_layer(tmp_path, clipping):
 
 def test_keras_recorder_adds_a_second_fit_to_the_same_file(tmp_path):
     keras = keras_on_torch()
-    record = example("record_keras")
+    record = recorder_module("keras3")
     model = tiny_keras_model(keras, {})
-    recorder = record.GradientRecorder(tmp_path / "run.csv", every=2)
+    recorder = record.KerasRecorder(tmp_path / "run.csv", every=2)
     x, y = data()
     for _ in range(2):
         model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[recorder])
@@ -205,3 +201,19 @@ def _keras_clipped(grads, clipping):
     if "clipvalue" in clipping:
         return [[np.clip(g, -clipping["clipvalue"], clipping["clipvalue"]) for g in layer] for layer in grads]
     return grads
+
+
+def test_the_recorders_load_torch_and_keras_only_when_asked_for():
+    import subprocess
+    import sys
+
+    code = ("import sys, gradviz, gradviz.record; "
+            "print(sorted(m for m in ('torch', 'keras') if m in sys.modules)); "
+            "print(sorted(gradviz.record.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split("\n")
+    assert out[:2] == ["[]", "['KerasRecorder', 'TorchRecorder']"]
+    import gradviz.record
+
+    with pytest.raises(AttributeError):
+        gradviz.record.NoSuchRecorder  # noqa: B018

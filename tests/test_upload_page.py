@@ -18,8 +18,9 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRe
 import gradviz
 import gradviz.page.jobboard as jobboard
 from gradviz.experiments.your_run import load_run
-from gradviz.page.i18n import t
+from gradviz.page.i18n import Words, t
 from gradviz.page.jobs import Stream, upload_cost
+from gradviz.page.sections.run import read_line
 from gradviz.page.uploads import IN_MEMORY_MB, MB, upload_limit_mb
 from page_support import exceptions, open_page, page, page_texts
 
@@ -51,9 +52,7 @@ def test_an_upload_is_read_on_the_board_privately_and_its_checklist_drawn(reques
     at = upload(data)
     assert not exceptions(at) and not at.warning and not at.error
     expected = load_run(data)
-    caption = t("run.source.upload", "en") + " " + t(f"run.read_{expected.layout}", "en", layers=expected.n_layers,
-                                                     steps=expected.n_steps, last=int(expected.history.times[-1]))
-    assert caption in [text for _, text in page_texts(at)]
+    assert read_line(expected, "upload", Words("en")) in [text for _, text in page_texts(at)]
     [(job, store)] = [(job, store) for job, store in requested if job.what == "jobs.upload"]
     [stream] = job.args
     assert job.run is load_run and job.private and isinstance(stream, Stream) and stream.size == len(data)

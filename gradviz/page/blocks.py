@@ -101,13 +101,18 @@ class Code:
     language: str = "python"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Checklist:
-    """The symptom checklist as lines of Markdown, its verdict line first."""
+    """The symptom checklist: the verdict line (Markdown) on its colour, a table of the symptoms that can occur
+    (symptom, yes/no; Markdown cells), each answer's evidence shown on demand under evidence_label (Markdown
+    lines), and a sentence naming the checks the run could not make (or None)."""
 
     verdict: str
     verdict_color: str
-    lines: tuple
+    table: object
+    evidence_label: str
+    evidence: tuple
+    unchecked: str | None = None
 
 
 BLOCK_TYPES = (Heading, Text, Caption, Latex, Metric, Metrics, Chart, Notice, Columns, Expander, Download, Code, Checklist)

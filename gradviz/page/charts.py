@@ -559,3 +559,47 @@ def path_on_surface_chart(key: str, surface: pd.DataFrame, paths: pd.DataFrame, 
     chart = alt.layer(heat, path, exits).properties(height=300)
     return Chart(key, _spec(chart), {f"{key}-surface": surface[["x", "y", "log10"]], f"{key}-paths": paths}, None)
 
+
+
+HEAT_QUANTILES = (0.02, 0.98)
+
+
+def heat_domain(log10_values) -> tuple[float, float]:
+    """The colour domain of a heatmap: the 2nd to 98th percentile of its finite cells, so that a few early
+    spikes (or exact zeros) do not take the whole scale; at least one decade wide."""
+    finite = np.asarray(log10_values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return 0.0, 1.0
+    low, high = (float(q) for q in np.quantile(finite, HEAT_QUANTILES))
+    if high - low < 1.0:
+        middle = (low + high) / 2
+        low, high = middle - 0.5, middle + 0.5
+    return low, high
+
+
+def layer_heatmap_chart(key: str, frame: pd.DataFrame, *, x_title: str, y_title: str, value_title: str,
+                        legend_title: str, notes: list[str], row_order: list[str]) -> Chart:
+    """log10 ‖∇‖ per layer × step as coloured cells, one row per layer (or run of layers), rows in forward order
+    from the top, the answer to hundreds of separate lines: frame columns row, x0, x1 (the steps a cell covers,
+    x1 excluded), log10 and text (the tooltip's value). Colours on a log scale clamped to heat_domain (cells
+    beyond take the end colours); exact zeros (−inf) are drawn at the low end, their tooltip says 0."""
+    low, high = heat_domain(frame["log10"])
+    drawn = frame[~np.isnan(frame["log10"])]
+    drawn = drawn.assign(log10=drawn["log10"].clip(low, high))[["row", "x0", "x1", "log10", "text", "steps"]]
+    ticks = [tick for tick in _nice_ticks(math.floor(low), math.ceil(high), SMALL_TICKS) if low <= tick <= high]
+    colour = alt.Scale(scheme="viridis", domain=[low, high], clamp=True)
+    # each cell one pixel wider, so neighbours overlap instead of leaving anti-aliased hairlines between them
+    chart = alt.Chart(alt.Data(name=f"{key}-values")).mark_rect(x2Offset=1, y2Offset=1).encode(
+        x=alt.X("x0:Q", title=x_title, axis=alt.Axis(labelOverlap=True, tickCount=6, format="d", grid=False),
+                scale=alt.Scale(domain=[float(frame["x0"].min()), float(frame["x1"].max())], nice=False, zero=False)),
+        x2="x1:Q",
+        y=alt.Y("row:N", title=y_title, sort=row_order,
+                axis=alt.Axis(labelOverlap="greedy", labelLimit=110, ticks=False, grid=False)),
+        color=alt.Color("log10:Q", title=legend_title, scale=colour,
+                        legend=alt.Legend(type="gradient", orient="top", values=ticks or [low, high],
+                                          labelExpr=POWER_OF_TEN_LABEL, gradientLength=160)),
+        tooltip=[alt.Tooltip("row:N", title=y_title), alt.Tooltip("steps:N", title=x_title),
+                 alt.Tooltip("text:N", title=value_title)])
+    height = int(min(480, max(HEIGHT, 12 * len(row_order))))
+    return Chart(key, _spec(chart.properties(height=height)), {f"{key}-values": drawn}, " ".join(notes) or None)

@@ -63,6 +63,17 @@ def fill(template: str, params: dict) -> str:
     return PLACEHOLDER.sub(lambda m: str(params[m.group(1)]) if m.group(1) in params else m.group(0), template)
 
 
+MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:&\"'=^@%/])")
+
+
+def plain(text: str) -> str:
+    """Words from a user (a column name, a layer name) made safe to place in Markdown that Streamlit renders
+    (st.markdown, st.caption, st.error, st.table cells): every ASCII punctuation mark is backslash-escaped, as
+    CommonMark allows, so none of it starts emphasis, a link, an HTML tag, LaTeX ($) or a Streamlit directive
+    (:red[…], :material/…:); line breaks become spaces. The text reads exactly as written."""
+    return MARKUP.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
 def language_of(locale: str | None) -> str:
     """The page language for a browser locale such as 'zh-CN' or 'en-US' (English for anything else)."""
     if locale and locale.lower().startswith("zh"):

@@ -2,7 +2,8 @@
 
 A run records at R moments (`times`: epochs of gradviz's own training, or steps of a user's run) and
 over U updates. Per-layer series are kept for at most MAX_RECORDED_LAYERS layers, evenly thinned with
-the first and the last always kept (`layers`); aggregates over every layer are kept in full.
+the first and the last always kept (`layers`, 1-based, and their names `layer_names`, one per kept layer);
+aggregates over every layer are kept in full.
 
     grad_log10[r, k]      log10 of layer layers[k]'s gradient norm at times[r]: for gradviz's own runs ‖∂C/∂b_l‖
                           (speed "bias", Nielsen's "speed of learning") or ‖∂C/∂W_l‖ (speed "weight": a network
@@ -20,6 +21,12 @@ the first and the last always kept (`layers`); aggregates over every layer are k
     update_weight_step[u] the largest ‖ΔW_l‖ / ‖W_l‖ over layers in update u
     stopped_early         the weights became NaN or infinite, and training stopped there
     speed                 which norm grad_log10 holds for gradviz's own runs: "bias" or "weight"
+    update_times[u]       the time (times' unit) of update u, when updates are the recorded moments (a user's
+                          run: one update per recorded step); None for gradviz's own runs
+    layer_order           "forward" (gradviz's own runs), or how a user's file gave the layers' order: "file",
+                          "names", "reversed" (recovered from the names) or "unknown"
+    loss_recorded[r]      whether a user's log recorded the loss at times[r] (None: at every moment; a NaN
+                          loss where it was recorded is a symptom, where it was not it means nothing)
 
 log10 of an exact zero is −inf; NaN marks a value that is not a number (a symptom, not an error).
 """
@@ -67,6 +74,9 @@ class History:
     network: object = None
     has_loss: bool = True
     speed: str = "bias"
+    update_times: np.ndarray | None = None
+    layer_order: str = "forward"
+    loss_recorded: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:

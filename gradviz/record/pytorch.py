@@ -1,8 +1,9 @@
 """Record per-layer gradient norms of a PyTorch training run, for gradviz's "Your own run" section.
 
-Copy this file next to your training script; it needs only torch and the standard library.
+With gradviz installed, `from gradviz.record import TorchRecorder`; without it, copy this file next to your
+training script: it needs only torch and the standard library.
 
-    recorder = GradientRecorder(model, "run.csv", every=20)
+    recorder = TorchRecorder(model, "run.csv", every=20)
     for x, y in batches:
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
@@ -13,7 +14,8 @@ Copy this file next to your training script; it needs only torch and the standar
         recorder.after_step()              # the clipped gradients, and the change the step made
     recorder.close()
 
-Then upload run.csv to gradviz. It has one row per recorded step and layer:
+Then upload run.csv to gradviz, or check it on the training machine (python -m gradviz diagnose run.csv).
+It has one row per recorded step and layer:
 
     step,layer,grad_norm,loss,weight_norm,update_norm,clipped_norm
 
@@ -37,7 +39,7 @@ import torch
 COLUMNS = ("step", "layer", "grad_norm", "loss", "weight_norm", "update_norm", "clipped_norm")
 
 
-class GradientRecorder:
+class TorchRecorder:
     """Writes per-layer gradient, weight and update norms of every `every`-th step to a CSV file at `path`."""
 
     def __init__(self, model, path, every=20):

@@ -1,11 +1,13 @@
 """Record per-layer gradient norms of a Keras 3 training run, for gradviz's "Your own run" section.
 
-Copy this file next to your training script; it needs only Keras 3 (and numpy, which Keras installs).
+With gradviz installed, `from gradviz.record import KerasRecorder`; without it, copy this file next to your
+training script: it needs only Keras 3 (and numpy, which Keras installs).
 Run Keras on the torch backend (KERAS_BACKEND=torch), then:
 
-    model.fit(x, y, epochs=5, callbacks=[GradientRecorder("run.csv", every=20)])
+    model.fit(x, y, epochs=5, callbacks=[KerasRecorder("run.csv", every=20)])
 
-and upload run.csv to gradviz. It has one row per recorded step and layer:
+and upload run.csv to gradviz, or check it on the training machine (python -m gradviz diagnose run.csv).
+It has one row per recorded step and layer:
 
     step,layer,grad_norm,loss,weight_norm,update_norm,clipped_norm
 
@@ -33,7 +35,7 @@ import numpy as np
 COLUMNS = ("step", "layer", "grad_norm", "loss", "weight_norm", "update_norm", "clipped_norm")
 
 
-class GradientRecorder(keras.callbacks.Callback):
+class KerasRecorder(keras.callbacks.Callback):
     """Writes per-layer gradient, weight and update norms of every `every`-th training step to `path`."""
 
     def __init__(self, path, every=20):
@@ -44,7 +46,7 @@ class GradientRecorder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if keras.backend.backend() != "torch":
-            raise RuntimeError("GradientRecorder reads gradients from torch tensors: set KERAS_BACKEND=torch")
+            raise RuntimeError("KerasRecorder reads gradients from torch tensors: set KERAS_BACKEND=torch")
         self.layers = [(layer.name, layer.trainable_weights) for layer in _leaf_layers(self.model)
                        if layer.trainable_weights]
         self._file = open(self.path, "a" if self.step else "w", newline="", encoding="utf-8")
