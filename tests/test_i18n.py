@@ -98,6 +98,8 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "settings.{step.remedy}": {"step.remedy": REMEDY_SWITCHES},
     "settings.{switch}": {"switch": REMEDY_SWITCHES},
     "lesson.name.{switch}": {"switch": REMEDY_SWITCHES},
+    "checklist.note.{case}.{family}": tuple(f"checklist.note.{case}.{family}" for case in CASES
+                                             for family in ("vanishing", "exploding", "dead", "healthy") if family != case),
     # app.py's option names of the choice settings: the pairs, not a product
     "settings.{name}.{v}": tuple(f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices),
 }

@@ -283,3 +283,28 @@ def test_show_everything_opens_the_sections_and_the_lesson_comes_back():
     assert "lesson" not in at.query_params and "step" not in at.query_params
     at.button_group(key="lesson").set_value(True).run()
     assert at.header[0].value.startswith("1 · ")
+
+
+# --- a verdict that differs from its panel's heading says why ---------------------------------------------------
+
+
+@pytest.mark.parametrize("section, changes", [("layers", {}), ("layers", {"init": "standard_normal"}),
+                                              ("chain", {}), ("chain", {"gating": True}),
+                                              ("chain", {"depth": 50, "relu": True, "clip": True}), ("time", {})],
+                         ids=["layers", "layers-standard-normal", "chain", "chain-gating", "chain-dead", "time"])
+def test_a_training_verdict_agrees_with_its_case_or_one_line_says_why(section, changes):
+    from gradviz.page.checklist import FAMILY, VERDICT_COLOR
+    verdict_of = {color: verdict for verdict, color in VERDICT_COLOR.items()}
+    values = {**DEFAULTS, "hidden": 2, "epochs": 5, **changes}
+    state = PageState.of(values)
+    panel = SECTIONS[section]
+    found = {name: job() for name, job in panel.training_jobs(state).items()}
+    for lang in LANGUAGES:
+        [columns] = [block for block in panel.render_training(state, found, Words(lang)) if isinstance(block, b.Columns)]
+        for case, column in zip(("vanishing", "exploding"), columns.columns, strict=True):
+            [checklist] = [block for block in column if isinstance(block, b.Checklist)]
+            verdict = verdict_of[checklist.verdict_color]  # the verdict drawn (the layers' panel: hidden layers)
+            assert t(f"checklist.verdict.{verdict}", lang) in checklist.verdict
+            notes = [block.text for block in column if isinstance(block, b.Caption)
+                     and block.text.startswith(t(f"checklist.note.{case}.healthy", lang)[:4])]
+            assert bool(notes) != (FAMILY[verdict] == case), (case, verdict, notes)

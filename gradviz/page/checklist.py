@@ -181,3 +181,22 @@ def _percent(fraction: float, words: Words) -> str:
     if not math.isfinite(fraction):
         return words("common.not_a_number") if math.isnan(fraction) else words("common.overflowed")
     return words("common.percent", value=_percent_number(fraction))
+
+
+# --- a verdict against the panel's heading --------------------------------------------------------------------
+
+FAMILY = {"exploding": "exploding", "exploding_clipped": "exploding", "vanishing": "vanishing", "dead": "dead",
+          "healthy": "healthy"}
+
+
+def verdict_note(case: str, checklist: Checklist, words: Words) -> str | None:
+    """One line where a run built as `case` ("vanishing" or "exploding") gets another verdict: what its numbers
+    show instead (the flow gap late in the run, against the rule's thresholds). None where the verdict agrees."""
+    family = FAMILY[checklist.verdict]
+    if family == case:
+        return None
+    flow = checklist["grows_back"] if case == "exploding" else checklist["early_stuck"]
+    if family == "dead" or not (flow.applicable and flow.available):
+        return words(f"checklist.note.{case}.{family}")
+    gap = flow.evidence["decades"] if case == "exploding" else -flow.evidence["decades"]
+    return words(f"checklist.note.{case}.{family}", ratio=magnitude_text(gap) if math.isfinite(gap) else "—")

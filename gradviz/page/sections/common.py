@@ -9,7 +9,7 @@ import pandas as pd
 
 from gradviz.page import blocks as b
 from gradviz.page import charts
-from gradviz.page.checklist import checklist_block
+from gradviz.page.checklist import checklist_block, verdict_note
 from gradviz.page.export import history_table, to_csv
 from gradviz.page.formatting import magnitude_text, ratio_log10
 from gradviz.page.i18n import Words
@@ -161,10 +161,16 @@ def training_rows(key: str, case: str, history: History, words: Words, *, y_titl
         if len(history.update_grad_log10) else (),
         (moved,) if moved is not None else (),
         ((b.Notice("warning", words("common.stopped_early")),) if history.stopped_early else ())
-        + (checklist_block(history.symptoms, words),
-           download(words, "common.csv.history", lambda: to_csv(history_table(history)), f"gradviz_{key}.csv")),
+        + (checklist_block(history.symptoms, words),) + _note(case, history, words)
+        + (download(words, "common.csv.history", lambda: to_csv(history_table(history)), f"gradviz_{key}.csv"),),
     ]
     return rows
+
+
+def _note(case: str, history: History, words: Words) -> tuple:
+    """The line saying why a verdict differs from the case the panel was built to show, if it does."""
+    note = verdict_note(case, history.symptoms, words)
+    return (b.Caption(note),) if note else ()
 
 
 def case_columns(columns: list[list[tuple]]) -> tuple:
