@@ -34,6 +34,7 @@ RESULT_BYTES = 70 * 2**20
 VIEW_BYTES = 40 * 2**20
 POLL_SECONDS = 0.1
 WARM_UP_DELAY = 5.0  # seconds between the first page sent and the warm-up's start
+INLINE_SECONDS = 0.005  # jobs estimated below this run in the script thread (gradviz.page.jobboard)
 NIELSEN_EN = "http://neuralnetworksanddeeplearning.com/chap5.html"
 NIELSEN_ZH = "https://github.com/tigerneil/neural-networks-and-deep-learning-zh-cn/blob/master/chapter5.md"
 ARTICLE = ("https://lovejing0306.github.io/2021/05/25/BasicKnowledge-%E6%A2%AF%E5%BA%A6%E6%B6%88%E5%A4%B1"
@@ -52,7 +53,7 @@ def server() -> tuple[JobBoard, ByteStore]:
     results = ByteStore(RESULT_BYTES)
     for key, value in load_precomputed().items():
         results.put(key, value)
-    board = JobBoard(default_workers(), results)
+    board = JobBoard(default_workers(), results, inline_below=INLINE_SECONDS)
     return board, ByteStore(VIEW_BYTES)
 
 

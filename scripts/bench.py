@@ -597,9 +597,13 @@ def settle_after_click(page, locator, url_condition: str = "true") -> float:
 
 
 def open_settled(page, url: str) -> None:
+    """Open the URL and wait until the app is idle and nothing has changed for 1 s (a step whose question is not
+    answered yet draws no chart)."""
     page.goto(url, wait_until="commit", timeout=VISIT_TIMEOUT * 1000)
-    page.wait_for_function("() => window.__gv && window.__gvDrawn() && performance.now() - window.__gv.lastMutation > "
-                           "1000", timeout=VISIT_TIMEOUT * 1000, polling=50)
+    page.wait_for_function("() => { const app = document.querySelector('[data-testid=\"stApp\"]'); return window.__gv "
+                           "&& app && app.getAttribute('data-test-script-state') === 'notRunning' && "
+                           "performance.now() - window.__gv.lastMutation > 1000; }", timeout=VISIT_TIMEOUT * 1000,
+                           polling=50)
 
 
 def group_chromium_toggles(repeats: int, notes: list[str]) -> list[Measured]:

@@ -9,8 +9,10 @@ next progress report, or its next read of a Stream), so a closed tab costs nothi
 
 The jobs run in worker processes (gradviz.page.worker), one per board thread: the server's own threads only
 wait on pipes, so its event loop (the websocket, /_stcore/health) stays free however hard the workers compute.
-A worker that dies (killed, out of memory) fails its job and is replaced. Everything here is plain Python, no
-Streamlit.
+A worker that dies (killed, out of memory) fails its job and is replaced. A job estimated below `inline_below`
+seconds (a chain's analysis: about a millisecond) is computed at once in the requesting session's script thread
+— never on the event loop — since a round trip to a worker, or a worker still starting, costs more than the job.
+Everything here is plain Python, no Streamlit.
 """
 
 from __future__ import annotations
@@ -93,9 +95,11 @@ class JobBoard:
     concurrent.futures.ProcessPoolExecutor); a worker grown past `retire_bytes` is replaced after its job."""
 
     def __init__(self, workers: int, store: ByteStore, grace: float = GRACE_SECONDS,
-                 retire_bytes: int = RETIRE_BYTES, initializer: Callable | None = None, initargs: tuple = ()):
+                 retire_bytes: int = RETIRE_BYTES, initializer: Callable | None = None, initargs: tuple = (),
+                 inline_below: float = 0.0):
         self.store = store
         self.grace = grace
+        self.inline_below = inline_below
         self._queue: list[tuple[float, int, Task]] = []
         self._arrival = itertools.count()
         self._tasks: dict = {}
@@ -114,6 +118,8 @@ class JobBoard:
         stored = None if job.private else self.store.get(job.key)
         if stored is not None:
             return Task.ready(job, stored)
+        if job.cost < self.inline_below and not job.private:
+            return self._inline(job)
         with self._lock:
             task = self._tasks.get(job.key)
             if task is None:
@@ -123,6 +129,18 @@ class JobBoard:
                 self._lock.notify()
             task.touch()
             return task
+
+    def _inline(self, job: Job) -> Task:
+        """A cheap job computed in the caller's thread, its result stored as a worker's would be."""
+        task = Task(job)
+        try:
+            task.result = job()
+            task.state = "done"
+            self.store.put(job.key, task.result)
+        except Exception as error:  # a job's failure is shown on its section, as from a worker
+            task.error, task.state = error, "failed"
+        task.finished.set()
+        return task
 
     def ahead(self, task: Task) -> int:
         """How many jobs run or wait before this queued one."""
