@@ -88,7 +88,7 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "lesson.vanishing.not_sixteenth.{below}": {"below": ("0", "1", "2")},
     "lesson.{lesson.step_of(k).name}.title": {"lesson.step_of(k).name": STEP_NAMES},
     "lesson.{step.name}.title": {"step.name": STEP_NAMES},
-    "lesson.{step.name}.idea": {"step.name": REMEDY_STEPS},
+    "lesson.{step.name}.idea": {"step.name": tuple(name for name in REMEDY_STEPS if name != "regularize")},
     "lesson.{step.name}.question": {"step.name": REMEDY_STEPS},
     "lesson.{step.name}.option.{option}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
     "lesson.{step.name}.option.{right}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
@@ -104,7 +104,8 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "settings.{name}.{v}": tuple(f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices),
 }
 # Keys built by concatenation: "chain.story.exploding." + ("gated" if gated else activation).
-PREFIXED = {"chain.story.exploding.": ("gated",) + ACTIVATIONS, "chain.story.vanishing.": ("gated",) + ACTIVATIONS}
+PREFIXED = {"chain.story.exploding.": ("gated",) + ACTIVATIONS, "chain.story.vanishing.": ("gated",) + ACTIVATIONS,
+            "lesson.regularize.idea.": SETTINGS["penalty"].choices}
 # f"{key}.none" and friends, key = f"checklist.evidence.{symptom.key}" (page/checklist.py evidence).
 EVIDENCE_SUFFIXES = {"none": ("loss_nan", "weights_nan", "dead", "clipped"), "end": ("loss_nan",),
                      "blew_up": ("weights_jump",), "chance": ("not_converging",), "broke": ("not_converging",)}

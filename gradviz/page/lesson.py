@@ -404,16 +404,13 @@ def regularize_answer(state: PageState, results: dict) -> str:
 
 def regularize_sentences(state: PageState, results: dict, words: Words) -> dict[str, str]:
     penalty = state.remedies.regularization
-    lmbda = getattr(penalty, "lmbda", 0.0)
-    eta = state.chain_training.eta
-    decay = f"{1 - eta * lmbda:.3g}"
     out = {}
     exploding, exploding_before = results["training.exploding"], results["without.exploding"]
-    out["exploding"] = words("lesson.regularize.exploding", decay=decay, penalty=type(penalty).__name__,
+    out["exploding"] = words("lesson.regularize.exploding", penalty=type(penalty).__name__,
                              loss1=_loss_text(exploding.update_loss[min(1, len(exploding.update_loss) - 1)]),
                              loss1_before=_loss_text(exploding_before.update_loss[min(1, len(exploding_before.update_loss) - 1)]))
     vanishing, vanishing_before = results["training.vanishing"], results["without.vanishing"]
-    out["vanishing"] = words("lesson.regularize.vanishing", decay=decay, penalty=type(penalty).__name__,
+    out["vanishing"] = words("lesson.regularize.vanishing", penalty=type(penalty).__name__,
                              first=magnitude_text(vanishing.grad_log10[-1, 0]),
                              first_before=magnitude_text(vanishing_before.grad_log10[-1, 0]),
                              steps=len(vanishing.update_loss))
@@ -603,15 +600,16 @@ def render(step: Step, state: PageState, results: dict, words: Words, answer: st
 
 
 def idea(step: Step, state: PageState, words: Words) -> tuple:
-    """What a remedy step says before the student answers: the idea and the question."""
-    return (b.Text(words(f"lesson.{step.name}.idea", **_idea_params(step, state))),)
+    """What a remedy step says before the student answers: the idea (per penalty, for regularization)."""
+    key = f"lesson.{step.name}.idea"
+    if step.remedy == "regularize":
+        key += "." + str(dict(state.values)["penalty"])
+    return (b.Text(words(key, **_idea_params(state))),)
 
 
-def _idea_params(step: Step, state: PageState) -> dict:
-    r = state.remedies
+def _idea_params(state: PageState) -> dict:
     values = dict(state.values)
+    eta, lmbda = state.chain_training.eta, float(values["lmbda"])
     return {"f": f"{1 / (1 + math.exp(-float(values['forget_bias']))):.3f}", "forget_bias": f"{values['forget_bias']:g}",
-            "threshold": f"{values['clip_threshold']:g}", "steps": state.chain_training.steps,
-            "lmbda": f"{values['lmbda']:g}", "decay": f"{1 - state.chain_training.eta * float(values['lmbda']):.3g}",
-            "depth": max(state.chain.depth, LONG_CHAIN), "penalty": values["penalty"],
-            "clip_by": values["clip_by"], "act": r.activation}
+            "threshold": f"{values['clip_threshold']:g}", "steps": state.chain_training.steps, "lmbda": f"{lmbda:g}",
+            "decay": f"{1 - eta * lmbda:.3g}", "shrink": f"{eta * lmbda:.3g}", "depth": max(state.chain.depth, LONG_CHAIN)}
