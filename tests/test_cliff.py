@@ -79,14 +79,14 @@ def test_surface_and_wall_curve():
 
 
 def test_clipping_bounds_the_step_that_hits_the_wall():
-    clipped = descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, DEMO.clip_threshold)
+    clipped = descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, DEMO.clip)
     unclipped = descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta)
     hit = int(np.argmax(unclipped.grad_norm))
     assert unclipped.grad_norm[hit] > 1e4 * np.median(unclipped.grad_norm[:hit])  # it lands on the wall
     assert np.array_equal(clipped.w[: hit + 1], unclipped.w[: hit + 1])  # same path until then
-    assert unclipped.step_length[hit] > 1000 * DEMO.eta * DEMO.clip_threshold  # thrown far away
+    assert unclipped.step_length[hit] > 1000 * DEMO.eta * DEMO.clip.max_norm  # thrown far away
     assert np.all(unclipped.grad_norm[hit + 1:] == 0.0)  # where σ saturates: training has stopped
-    assert np.all(clipped.step_length <= DEMO.eta * DEMO.clip_threshold)
+    assert np.all(clipped.step_length <= DEMO.eta * DEMO.clip.max_norm)
     assert clipped.scale[hit] < 1e-3 and np.all(clipped.scale[:hit] == 1.0)
     assert clipped.grad_norm[-1] > 0.0 and clipped.loss[-1] < unclipped.loss[-1]
 
@@ -119,7 +119,7 @@ def test_pascanu_condition_and_the_vanishing_it_guarantees(activation, gain):
     (lambda: pascanu_condition([[np.nan]], "tanh"), "finite"),
     (lambda: descend(5.0, -2.0, 3, 0.0), "eta"),
     (lambda: descend(5.0, -2.0, -1, 0.1), "steps"),
-    (lambda: descend(5.0, -2.0, 3, 0.1, clip_threshold=0.0), "clip_threshold"),
+    (lambda: descend(5.0, -2.0, 3, 0.1, clip=0.0), "clip"),
     (lambda: descend(math.inf, -2.0, 3, 0.1), "finite"),
     (lambda: LineConfig(points=2), "points"),
     (lambda: SurfaceConfig(w_min=5.0, w_max=4.0), "w_min"),

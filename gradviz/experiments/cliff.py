@@ -42,9 +42,10 @@ import numpy as np
 from gradviz.engine.activations import sigmoid, sigmoid_prime
 from gradviz.engine.backprop import backprop
 from gradviz.engine.network import Network
+from gradviz.engine.scaled import Scaled, ln_norm
+from gradviz.training.remedies import ClipNorm, clipping
 
 Array = np.ndarray
-CLIP_EPSILON = 1e-6  # PyTorch's clip_grad_norm_ adds it to the norm
 MAX_STEPS = 10_000
 MAX_POINTS = 2_001
 GAMMA = {"tanh": 1.0, "sigmoid": 0.25}
@@ -200,7 +201,7 @@ def cliff_surface(config: SurfaceConfig = SurfaceConfig(), model: CliffModel = C
 @dataclass(frozen=True, eq=False)
 class DescentPath:
     """Gradient descent on (w, b): the points visited (steps + 1), E and the gradient at each, and the
-    factor each step's gradient was scaled by (1 where not clipped; `steps` entries)."""
+    factor each step's gradient norm was scaled by (1 where not clipped; `steps` entries)."""
 
     w: Array
     b: Array
@@ -219,48 +220,52 @@ class DescentPath:
         return np.hypot(np.diff(self.w), np.diff(self.b))
 
 
-def clip_factor(norm: float, max_norm: float | None) -> float:
-    """PyTorch's clip_grad_norm_: max_norm / (norm + 1e-6) where that is below 1, else 1 (no clipping)."""
-    if max_norm is None:
-        return 1.0
-    return min(1.0, max_norm / (norm + CLIP_EPSILON))
+def clipped_step(model: CliffModel, w: float, b: float, grad_w: float, grad_b: float, clip) -> tuple[float, float]:
+    """∇E = (grad_w, grad_b) as the clipping rule `clip` (gradviz.training.remedies) applies it to the network's
+    parameters (w, b): the rules see them as any network's, so a unit-wise rule sees w and b as its units."""
+    net = model.network(w, b)
+    at = {name: int(net.layout.positions(name)[0]) for name in ("w", "b")}
+    g = np.zeros(net.layout.size)
+    g[at["w"]], g[at["b"]] = grad_w, grad_b
+    applied, _ = clip.apply(Scaled(g, 0), ln_norm(Scaled(g, 0)), net)
+    return float(applied[at["w"]]), float(applied[at["b"]])
 
 
-def descend(w: float, b: float, steps: int, eta: float, clip_threshold: float | None = None,
-            model: CliffModel = CliffModel()) -> DescentPath:
-    """`steps` steps of (w, b) ← (w, b) − η · clip(∇E), gradients from gradviz.backprop."""
+def descend(w: float, b: float, steps: int, eta: float, clip=None, model: CliffModel = CliffModel()) -> DescentPath:
+    """`steps` steps of (w, b) ← (w, b) − η · clip(∇E), gradients from gradviz.backprop; clip: None or a clipping rule
+    (ClipNorm(max_norm): PyTorch's clip_grad_norm_, the paper's)."""
     _require(_is_real(w) and _is_real(b), f"w and b must be finite numbers; got {w!r}, {b!r}.")
     _check_int("steps", steps, 0, MAX_STEPS)
     _check_positive("eta", eta)
-    if clip_threshold is not None:
-        _check_positive("clip_threshold", clip_threshold)
+    clip = clipping(clip)
     points, scales = [], []
     for _ in range(steps + 1):
         loss, grad_w, grad_b = model.gradient(w, b)
         points.append((w, b, loss, grad_w, grad_b))
-        scale = clip_factor(math.hypot(grad_w, grad_b), clip_threshold)
-        scales.append(scale)
-        w, b = w - eta * scale * grad_w, b - eta * scale * grad_b
+        step_w, step_b = clipped_step(model, w, b, grad_w, grad_b, clip)
+        norm = math.hypot(grad_w, grad_b)
+        scales.append(math.hypot(step_w, step_b) / norm if norm > 0 else 1.0)
+        w, b = w - eta * step_w, b - eta * step_b
     w_path, b_path, loss_path, gw, gb = (np.array(column) for column in zip(*points))
     return DescentPath(w_path, b_path, loss_path, gw, gb, np.array(scales[:steps]))
 
 
 @dataclass(frozen=True)
 class DescentConfig:
-    """A start, step count, learning rate and clipping threshold for descend (DEMO: see the module)."""
+    """A start, step count, learning rate and clipping rule for descend (DEMO: see the module)."""
 
     w: float
     b: float
     steps: int
     eta: float
-    clip_threshold: float | None = None
+    clip: ClipNorm | None = None
 
 
-DEMO = DescentConfig(w=5.5, b=-2.6, steps=20, eta=0.5, clip_threshold=1.0)
+DEMO = DescentConfig(w=5.5, b=-2.6, steps=20, eta=0.5, clip=ClipNorm(1.0))
 """From (5.5, −2.6), 0.3 right of the wall, descent creeps toward it (|∇E| ≈ 0.1, crossing it twice on the
 way without touching the face) until step 12 lands on the face, where |∇E| ≈ 5e3. Without clipping
-(clip_threshold=None) that step is 2.7e3 long and leaves (w, b) near (1442, 2305), where σ saturates and
-∇E is 0 in float64: training stops for good with E = 0.09. With clip_threshold = 1 the step is
+(clip=None) that step is 2.7e3 long and leaves (w, b) near (1442, 2305), where σ saturates and
+∇E is 0 in float64: training stops for good with E = 0.09. Clipped by norm at 1 the step is
 η · 1 = 0.5 long and descent carries on from E ≈ 0.06."""
 
 

@@ -24,7 +24,7 @@ from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job
 from gradviz.page.state import PageState
-from gradviz.training.remedies import ClipNorm, NoClip
+from gradviz.training.remedies import NoClip, applicable
 
 GRID_POINTS = 60
 # σ_w² from low to high on a log axis (the usual initializations sit near 1, sigmoid's edge near 100), σ_b² linear
@@ -64,10 +64,10 @@ def _crossing(x: np.ndarray, y: np.ndarray) -> float:
     return float(x[k] + (x[k + 1] - x[k]) * (-y[k]) / (y[k + 1] - y[k]))
 
 
-def cliff(threshold: float | None):
-    """The cliff's line along b, its surface, and the demo's descent without clipping and, given a threshold,
-    with it."""
-    clipped = None if threshold is None else descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, threshold)
+def cliff(clip):
+    """The cliff's line along b, its surface, and the demo's descent without clipping and, given a clipping rule
+    (gradviz.training.remedies; NoClip for none), with it."""
+    clipped = None if clip == NoClip() else descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, clip)
     return cliff_line(), cliff_surface(), descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, None), clipped
 
 
@@ -75,18 +75,15 @@ def _activation(state: PageState) -> str:
     return state.remedies.activation
 
 
-def _threshold(state: PageState) -> float | None:
-    """The clipping switch's norm threshold (the cliff clips by norm; by value it takes the same number), or
-    None when clipping is off."""
-    clip = state.remedies.clip
-    if isinstance(clip, NoClip):
-        return None
-    return clip.max_norm if isinstance(clip, ClipNorm) else clip.clip_value
+def _clipping(state: PageState, words: Words) -> str:
+    """The clipping switch's rule in words: how it clips and at which threshold."""
+    return words("theory.cliff.rule", mode=words(f"settings.clip_by.{state.value('clip_by')}"),
+                 threshold=f"{state.value('clip_threshold'):g}")
 
 
 def jobs(state: PageState) -> dict:
     return {"phase": Job(phase_diagram, (_activation(state),), "jobs.theory", 0.3),
-            "cliff": Job(cliff, (_threshold(state),), "jobs.theory", 0.5)}
+            "cliff": Job(cliff, (applicable(state.remedies, "cliff").clip,), "jobs.theory", 0.5)}
 
 
 def phase_blocks(diagram: PhaseDiagram, state: PageState, words: Words) -> list:
@@ -136,7 +133,7 @@ def _path_frame(path, surface, name: str, words: Words) -> tuple[pd.DataFrame, s
     return pd.concat([frame, edge], ignore_index=True), words("theory.cliff.left", name=name, step=exit_step)
 
 
-def cliff_blocks(result, threshold: float | None, words: Words) -> list:
+def cliff_blocks(result, rule: str, words: Words) -> list:
     line, surface, free, clipped = result
     with np.errstate(divide="ignore"):
         grad_log10 = np.log10(np.abs(line.grad_b))
@@ -156,7 +153,7 @@ def cliff_blocks(result, threshold: float | None, words: Words) -> list:
     surface_frame = surface_frame[np.isfinite(surface_frame["log10"])]
     runs = [(free, words("theory.cliff.free"), charts.COLORS["exploding"])]
     if clipped is not None:
-        runs.append((clipped, words("theory.cliff.clipped", threshold=f"{threshold:g}"), charts.COLORS["applied"]))
+        runs.append((clipped, words("theory.cliff.clipped", rule=rule), charts.COLORS["applied"]))
     paths, colors = [], {}
     for path, name, color in runs:
         points, label = _path_frame(path, surface, name, words)
@@ -173,7 +170,7 @@ def cliff_blocks(result, threshold: float | None, words: Words) -> list:
         story += " " + words("theory.cliff.switch_on")
     else:
         longest_clipped = float(np.max(clipped.step_length)) if len(clipped.step_length) else 0.0
-        story += " " + words("theory.cliff.story.clipped", threshold=f"{threshold:g}",
+        story += " " + words("theory.cliff.story.clipped", rule=rule,
                              clipped=magnitude_text(math.log10(longest_clipped)) if longest_clipped > 0 else "0",
                              loss_clipped=f"{clipped.loss[-1]:.3g}")
     return [b.Heading(words("theory.cliff.heading"), 3), b.Text(words("theory.cliff.intro")), line_chart,
@@ -183,5 +180,5 @@ def cliff_blocks(result, threshold: float | None, words: Words) -> list:
 def render(state: PageState, results: dict, words: Words) -> tuple:
     head = (b.Heading(words("theory.heading")), b.Text(words("theory.intro")))
     left = tuple(phase_blocks(results["phase"], state, words))
-    right = tuple(cliff_blocks(results["cliff"], _threshold(state), words))
+    right = tuple(cliff_blocks(results["cliff"], _clipping(state, words), words))
     return head + (b.Columns((left, right)),)
