@@ -21,8 +21,8 @@ from gradviz.page.jobs import BUDGET_SECONDS, Job, Stream, section_cost, upload_
 from gradviz.page.precomputed import load_precomputed, warm_views
 from gradviz.page.sections import SECTIONS
 from gradviz.page.sections import run as run_section
-from gradviz.page.settings import (DEFAULTS, SETTINGS, SWITCHES, TABLE, encode_url, parse_url, shown, step_view_key,
-                                   switch_acts, view_key)
+from gradviz.page.settings import (DEFAULTS, SETTINGS, SWITCHES, TABLE, encode_url, not_applied, not_here, parse_url,
+                                   shown, step_view_key, switch_acts, view_key)
 from gradviz.page.state import PageState
 from gradviz.page.store import ByteStore
 from gradviz.page.uploads import upload_limit_mb
@@ -35,6 +35,7 @@ VIEW_BYTES = 40 * 2**20
 POLL_SECONDS = 0.1
 WARM_UP_DELAY = 5.0  # seconds between the first page sent and the warm-up's start
 INLINE_SECONDS = 0.005  # jobs estimated below this run in the script thread (gradviz.page.jobboard)
+SWITCH_WIDTHS = {"segmented": 2}  # a switch's share of a row of four: a choice of three takes two
 NIELSEN_EN = "http://neuralnetworksanddeeplearning.com/chap5.html"
 NIELSEN_ZH = "https://github.com/tigerneil/neural-networks-and-deep-learning-zh-cn/blob/master/chapter5.md"
 ARTICLE = ("https://lovejing0306.github.io/2021/05/25/BasicKnowledge-%E6%A2%AF%E5%BA%A6%E6%B6%88%E5%A4%B1"
@@ -127,10 +128,10 @@ def view_of(values: dict) -> str:
 
 
 def why_not(switch: str, values: dict, words: Words) -> str:
-    """Why a switch does not act on the view shown, in one line."""
+    """Why a switch does not act on the view shown, in one line (the registry's reasons, in a section)."""
     if values["lesson"]:
         return words("lesson.not_here", reason=words("lesson.not_here.training"))
-    return words("lesson.not_here", reason=words(f"page.not_here.{values['section']}.{switch}"))
+    return words("page.not_here", reason=" ".join(words(key) for key in not_here(switch, values["section"])))
 
 
 def control(setting, words: Words, where, disabled: bool = False, reason: str | None = None) -> None:
@@ -157,14 +158,14 @@ def control(setting, words: Words, where, disabled: bool = False, reason: str | 
             where.selectbox(label, option, key=setting.name, help=help_text, format_func=fmt)
         else:
             where.segmented_control(label, option, key=setting.name, help=help_text, format_func=fmt,
-                                    selection_mode="single", required=True)
+                                    selection_mode="single", required=True, disabled=disabled)
 
 
 def start_step() -> None:
     """The lesson's step changed: every switch off, as in the article, except the remedy of a step whose
     question was answered (the answer switched it on)."""
     step = lesson.step_of(st.session_state["step"])
-    for switch in SWITCHES:
+    for switch in lesson.SWITCHES:
         st.session_state[switch] = step.remedy == switch and st.session_state.get(f"answer_{step.name}") is not None
 
 
@@ -185,9 +186,22 @@ def step_picker(words: Words) -> None:
                  + words(f"lesson.{lesson.step_of(k).name}.title"), label_visibility="collapsed")
 
 
+def beyond_article() -> tuple[str, ...]:
+    """The switches of the remedies that came after the article (skip connections, normalization)."""
+    return tuple(switch for switch in SWITCHES if switch not in lesson.SWITCHES)
+
+
+def switch_columns(row: tuple[str, ...]) -> list:
+    """A row of switches on a grid of four shares (a choice of three takes two), the rest left empty."""
+    widths = [SWITCH_WIDTHS.get(SETTINGS[switch].widget, 1) for switch in row]
+    spare = len(lesson.SWITCHES) - sum(widths)
+    return st.columns(widths + ([spare] if spare > 0 else []))
+
+
 def controls(words: Words) -> dict:
-    """Every control from the settings table: the view (the lesson's step, or a section) and the four remedy
-    switches on top — greyed, with the reason, where they do not act — and the rest in the sidebar."""
+    """Every control from the settings table: the view (the lesson's step, or a section) and the remedy switches on
+    top — greyed, with the reason, where they do not act: the article's four, and under them (not in the lesson)
+    those that came after it — and the rest in the sidebar."""
     mode, view_picker = st.columns([2, 3], vertical_alignment="bottom")
     with mode:
         mode_switch(words)
@@ -198,9 +212,12 @@ def controls(words: Words) -> dict:
     else:
         control(SETTINGS["section"], words, st)
     view, step = view_of(values), int(values["step"])
-    for column, switch in zip(st.columns(len(SWITCHES)), SWITCHES):
-        acts = switch_acts(switch, view, step)
-        control(SETTINGS[switch], words, column, disabled=not acts, reason=None if acts else why_not(switch, values, words))
+    rows = [lesson.SWITCHES] if values["lesson"] else [lesson.SWITCHES, beyond_article()]
+    for row in rows:
+        for column, switch in zip(switch_columns(row), row):
+            acts = switch_acts(switch, view, step)
+            control(SETTINGS[switch], words, column, disabled=not acts,
+                    reason=None if acts else why_not(switch, values, words))
     groups: dict[str, list] = {}
     for setting in TABLE:
         if setting.place not in ("top", "panel"):
@@ -373,6 +390,9 @@ def cached_view(key: tuple, name: str, jobs: dict, what: str, render, state: Pag
 def show_section(name: str, state: PageState, words: Words) -> None:
     if name == "run" and your_run(state, words):
         return
+    for switch, reasons in not_applied(state.remedies, name):
+        st.info(words("page.not_applied", remedy=words(f"settings.{switch}"),
+                      reason=" ".join(words(reason) for reason in reasons)))
     section = SECTIONS[name]
     key = view_key(name, dict(state.values), words.lang)
     if name == "run":

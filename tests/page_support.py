@@ -127,7 +127,7 @@ LATIN_ALLOWED = {
     "sigmoid", "tanh", "softmax", "csv", "utf", "float", "nan", "numpy", "json", "github", "http", "https",
     "english", "adam", "sgd", "batchnorm", "momentum", "orthogonal", "cs231n", "vega", "altair", "streamlit",
     "tuple", "mit", "license", "mlxtend", "tensorboard", "torch", "wandb", "jupyter", "colab", "gzip", "events",
-    "tfevents", "lines",
+    "tfevents", "lines", "ioffe", "szegedy", "yang", "fixup", "skipinit", "transformer",
 }
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # The Chinese an English page may show: the article's own title (named in the introduction) and the name of

@@ -18,9 +18,11 @@ from gradviz.page.sections.deep import PRESETS
 from gradviz.page.sections.run import EXAMPLES, RECORDERS
 from gradviz.page.settings import SECTIONS as SECTION_NAMES
 from gradviz.page.lesson import STEPS
-from gradviz.page.settings import SETTINGS, SWITCH_SECTIONS, SWITCHES, TABLE
+from gradviz.page.lesson import SWITCHES as LESSON_SWITCHES
+from gradviz.page.settings import SETTINGS, SWITCHES, TABLE
 from gradviz.page.state import CASES
 from gradviz.training.diagnostics import VERDICTS
+from gradviz.training.remedies import catalogue_keys
 from page_support import SMALL, english_words, leftover_placeholders, page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +36,8 @@ ACTIVATIONS = ("sigmoid", "relu")  # what the ReLU switch makes of the page's ne
 CHOICE_SETTINGS = [s for s in TABLE if s.kind == "choice" and s.name != "section"]
 STEP_NAMES = tuple(step.name for step in STEPS)
 REMEDY_STEPS = tuple(step.name for step in STEPS if step.remedy)
-REMEDY_SWITCHES = SWITCHES
+REMEDY_SWITCHES = tuple(SWITCHES)
+NORMS = ("batch", "layer")
 
 # Every key the code builds from an f-string, with the values its parts take. A new f-string key in the page
 # code fails test_every_f_string_key_is_enumerated until it is added here.
@@ -44,10 +47,10 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "chain.slope.title.{act.name}": {"act.name": ACTIVATIONS},
     "chain.neurons.{r.activation}": {"r.activation": ACTIVATIONS},
     "chain.intro.{r.activation}": {"r.activation": ACTIVATIONS},
+    "chain.story.exploding.{kind}": {"kind": ("skip", "gated") + ACTIVATIONS},
     "chain.fact.peak.{activation}": {"activation": ACTIVATIONS},
     "chain.fact.peak.{activation}.help": {"activation": ACTIVATIONS},
     "chain.fact.abs_w_below_1.{activation}.help": {"activation": ACTIVATIONS},
-    "chain.remedy.clip.{kind}": {"kind": ("norm", "value")},
     "page.case.{case}": {"case": CASES},
     "page.section.{v}": {"v": SECTION_NAMES},
     # grows_back and early_stuck are told by checklist.evidence.flow.* (page/checklist.py _flow)
@@ -65,11 +68,15 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "settings.{self.name}": {"self.name": tuple(s.name for s in TABLE)},
     "settings.{self.name}.help": {"self.name": tuple(s.name for s in TABLE)},
     "deep.preset.{name}": {"name": tuple(PRESETS)},
-    "deep.column.{name}": {"name": ("chosen", "compared")},
+    "deep.column.{name}": {"name": ("chosen", "compared", "plain")},
+    "deep.structure.inside.{config.norm or 'none'}": tuple(f"deep.structure.inside.{n}" for n in ("none",) + NORMS),
+    "deep.structure.after.{config.norm}": {"config.norm": NORMS},
+    "settings.norm.{config.norm}": {"config.norm": NORMS},
+    "layers.network.norm.{design.norm}": {"design.norm": NORMS},
+    "layers.metric.predicted.help.{kind}": {"kind": ("plain", "skip") + NORMS},
+    "settings.clip_by.{state.value('clip_by')}": tuple(f"settings.clip_by.{v}" for v in SETTINGS["clip_by"].choices),
     "layers.phase.{theory.phase}": {"theory.phase": tuple(PHASE_NAMES.values())},
-    "layers.remedy.relu.{config.case}": {"config.case": CASES},
     "layers.setup.{case}": {"case": CASES},
-    "time.remedy.relu.{config.case}": {"config.case": CASES},
     "theory.phase.intro.{diagram.activation}": {"diagram.activation": ACTIVATIONS},
     "run.advice.{checklist.verdict}": {"checklist.verdict": VERDICTS},
     "run.format.{run.file_format}": {"run.file_format": ("csv", "json", "json_lines", "events")},
@@ -92,20 +99,16 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "lesson.{step.name}.question": {"step.name": REMEDY_STEPS},
     "lesson.{step.name}.option.{option}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
     "lesson.{step.name}.option.{right}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
-    "page.not_here.{values['section']}.{switch}": tuple(
-        f"page.not_here.{section}.{switch}" for switch, acting in SWITCH_SECTIONS.items() for section in SECTION_NAMES
-        if section not in acting),
-    "settings.{step.remedy}": {"step.remedy": REMEDY_SWITCHES},
+    "settings.{step.remedy}": {"step.remedy": LESSON_SWITCHES},
     "settings.{switch}": {"switch": REMEDY_SWITCHES},
-    "lesson.name.{switch}": {"switch": REMEDY_SWITCHES},
+    "lesson.name.{switch}": {"switch": LESSON_SWITCHES},
     "checklist.note.{case}.{family}": tuple(f"checklist.note.{case}.{family}" for case in CASES
                                              for family in ("vanishing", "exploding", "dead", "healthy") if family != case),
     # app.py's option names of the choice settings: the pairs, not a product
     "settings.{name}.{v}": tuple(f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices),
 }
-# Keys built by concatenation: "chain.story.exploding." + ("gated" if gated else activation).
-PREFIXED = {"chain.story.exploding.": ("gated",) + ACTIVATIONS, "chain.story.vanishing.": ("gated",) + ACTIVATIONS,
-            "lesson.regularize.idea.": SETTINGS["penalty"].choices}
+# Keys built by concatenation: "chain.story.vanishing." + ….
+PREFIXED = {"chain.story.vanishing.": ("gated", "skip") + ACTIVATIONS, "lesson.regularize.idea.": SETTINGS["penalty"].choices}
 # f"{key}.none" and friends, key = f"checklist.evidence.{symptom.key}" (page/checklist.py evidence).
 EVIDENCE_SUFFIXES = {"none": ("loss_nan", "weights_nan", "dead", "clipped"), "end": ("loss_nan",),
                      "blew_up": ("weights_jump",), "chance": ("not_converging",), "broke": ("not_converging",)}
@@ -239,6 +242,12 @@ def test_every_setting_has_a_label_help_and_option_names():
     wanted += [f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices]
     wanted += [f"page.section.{name}" for name in SECTION_NAMES]
     assert not [key for key in wanted if key not in MESSAGES]
+
+
+def test_every_key_the_remedy_registry_names_exists():
+    """The registry (gradviz.training.remedies) owns its remedies' words: its settings, their choices, why a remedy
+    does not apply, its sentences and its theory are all in the catalogue."""
+    assert not sorted(catalogue_keys() - set(MESSAGES))
 
 
 def test_every_section_names_its_work():

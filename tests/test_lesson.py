@@ -15,7 +15,7 @@ from gradviz.page import lesson
 from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import LANGUAGES, Words, t
 from gradviz.page.sections import SECTIONS
-from gradviz.page.settings import DEFAULTS, SETTINGS, SWITCH_SECTIONS, SWITCHES, switch_acts
+from gradviz.page.settings import DEFAULTS, SETTINGS, SWITCHES, not_here, switch_acts
 from gradviz.page.state import PageState
 from page_support import exceptions, open_page, other_language, raw_specials
 
@@ -63,7 +63,7 @@ def rendered(name: str, answer: str | None = None, lang: str = "en", **changes) 
 def test_the_path_follows_the_article_in_eleven_steps():
     assert [step.name for step in lesson.STEPS] == ["chain", "slope", "vanishing", "exploding", "fewer", "relu",
                                                      "gating", "clip", "regularize", "nielsen", "rnn"]
-    assert [step.remedy for step in lesson.STEPS if step.remedy] == list(SWITCHES)
+    assert [step.remedy for step in lesson.STEPS if step.remedy] == list(lesson.SWITCHES)
     assert SETTINGS["step"].high == lesson.N_STEPS == 11
 
 
@@ -204,7 +204,13 @@ def job_keys(jobs: dict) -> set:
     return {job.key for job in jobs.values()}
 
 
-@pytest.mark.parametrize("switch", SWITCHES)
+def switched_on(switch: str) -> list[dict]:
+    """The settings that turn a remedy switch on: True, or each of its choices other than off."""
+    setting = SETTINGS[switch]
+    return [{switch: True}] if setting.kind == "bool" else [{switch: v} for v in setting.choices if v != setting.default]
+
+
+@pytest.mark.parametrize("switch", lesson.SWITCHES)
 @pytest.mark.parametrize("step", lesson.STEPS, ids=lambda step: step.name)
 def test_a_switch_is_enabled_on_a_step_exactly_when_it_changes_what_the_step_computes(step, switch):
     off, on = state_with(), state_with(**{switch: True})
@@ -212,16 +218,29 @@ def test_a_switch_is_enabled_on_a_step_exactly_when_it_changes_what_the_step_com
     assert changes == switch_acts(switch, "lesson", lesson.STEPS.index(step) + 1)
 
 
+@pytest.mark.parametrize("switch", [name for name in SWITCHES if name not in lesson.SWITCHES])
+def test_the_lesson_is_the_articles_networks_whatever_the_sections_switches_say(switch):
+    """Skip connections and normalization came after the article: the lesson hides them and computes without them
+    (their values stay for "show everything")."""
+    for number, step in enumerate(lesson.STEPS, start=1):
+        assert not switch_acts(switch, "lesson", number)
+        for changes in switched_on(switch):
+            assert job_keys(step.jobs(state_with(**changes))) == job_keys(step.jobs(state_with()))
+
+
 @pytest.mark.parametrize("switch", SWITCHES)
 @pytest.mark.parametrize("section", SECTION_NAMES)
 def test_a_switch_is_enabled_in_a_section_exactly_when_it_changes_what_the_section_shows(section, switch):
+    """The registry says where a remedy applies (not_here: its why_not for the section's experiments); a switch acts
+    exactly there, for some value it can take."""
     if section == "run":
-        assert section not in SWITCH_SECTIONS[switch]  # a recorded run: nothing to switch
+        assert not_here(switch, section) == ("remedy.na.your_run",)  # a recorded run: nothing to switch
         return
-    off, on = PageState.of(DEFAULTS), PageState.of({**DEFAULTS, switch: True})
     kinds = [SECTIONS[section].jobs] + ([SECTIONS[section].training_jobs] if SECTIONS[section].training_jobs else [])
-    changes = any(job_keys(kind(off)) != job_keys(kind(on)) for kind in kinds)
-    assert changes == (section in SWITCH_SECTIONS[switch])
+    off = PageState.of(DEFAULTS)
+    changes = any(job_keys(kind(off)) != job_keys(kind(PageState.of({**DEFAULTS, **on})))
+                  for on in switched_on(switch) for kind in kinds)
+    assert changes == (not not_here(switch, section))
 
 
 # --- the path through the app -----------------------------------------------------------------------------------

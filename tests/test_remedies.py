@@ -15,7 +15,7 @@ from gradviz.experiments.chain import ChainConfig, analyze_chain
 from gradviz.experiments.nielsen import NielsenConfig, hidden_layer_factor, initial_speeds, nielsen_setup, train_nielsen
 from gradviz.experiments.recurrent import RecurrentConfig, recurrent_gradients, recurrent_setup
 from gradviz.training.descent import Training
-from gradviz.training.remedies import (EXPERIMENTS, L1, L2, REGISTRY, REMEDIES, ClipNorm, NoClip,
+from gradviz.training.remedies import (EXPERIMENTS, L1, L2, REGISTRY, REMEDIES, ClipNorm, ClipValue, NoClip,
                                        NoRegularization, Remedies, SettingRow, TrainingRules, applicable, catalogue_keys,
                                        network_design, training_rules)
 
@@ -40,48 +40,52 @@ def test_the_registry_has_one_entry_per_remedy_in_the_page_order():
             assert experiment in EXPERIMENTS and remedy.applies(experiment) and all(isinstance(k, str) for k in keys)
 
 
-def test_the_older_remedies_name_catalogue_keys_the_page_has():
-    """The four remedies the page already shows: their settings' labels and their sentences are in the catalogue
-    (the keys of skip connections, normalization and the reasons why a remedy does not apply are the page's to
-    write: catalogue_keys() lists them all)."""
-    from gradviz.page.i18n import Words
+def test_every_sentence_key_fills_from_the_facts_its_experiment_gives():
+    """A sentence's placeholders are filled from the facts the page gives its experiment (the page's sections build
+    them: gradviz.page.sections): every key's placeholders are among those names, in both languages."""
+    from gradviz.page.i18n import catalogue, placeholders
 
-    words = Words("zh")
-    for remedy in REMEDIES[:4]:
-        for row in remedy.rows:
-            assert words(f"settings.{row.name}") and words(f"settings.{row.name}.help")
-        for keys in remedy.sentences.values():
+    facts = {"chain": {"case", "dead", "n", "product_log10", "product", "factor", "f", "low", "high", "form", "slope",
+                       "ratio", "capped", "updates", "lmbda", "penalty", "first"},
+             "nielsen": {"case", "ratio", "predicted", "log10_ratio", "capped", "updates", "base"},
+             "recurrent": {"case", "ratio", "f", "log10_ratio", "theory", "measured", "capped", "updates"},
+             "deep": {"measured", "predicted", "depth", "blocks", "digit"}}
+    messages = catalogue()
+    for remedy in REMEDIES:
+        for experiment, keys in remedy.sentences.items():
             for key in keys:
-                assert words(key, **{name: "x" for name in ("factor", "f", "n", "product", "capped", "updates", "ratio",
-                                                            "lmbda", "penalty", "first", "decay")}), key
-    assert {"remedy.norm.na.chain", "remedy.skip.theory", "settings.branch_scaling.help"} <= catalogue_keys()
+                for text in messages[key].values():
+                    assert placeholders(text) <= facts[experiment], (key, placeholders(text) - facts[experiment])
+        if remedy.theory_key:
+            assert all(not placeholders(text) for text in messages[remedy.theory_key].values())
 
 
-def test_rows_are_the_page_settings_field_for_field():
-    """The page's table still lists the four older remedies itself: their rows must match the registry's, so the
-    page can take its remedy rows from the registry without changing a URL."""
-    from gradviz.page.settings import SETTINGS, Setting
+def test_the_page_takes_its_remedy_rows_from_the_registry():
+    """The page's settings table holds every registry row field for field (Setting(**asdict(row))), the switches on
+    top in the registry's order; the remedies beyond the article mean nothing in the lesson's URL."""
+    from gradviz.page.settings import SETTINGS, SWITCHES, TABLE
 
-    page_fields = [f.name for f in fields(Setting)]
-    assert [f.name for f in fields(SettingRow)] == page_fields[:len(fields(SettingRow))]  # Setting(**asdict(row))
-    for remedy in REMEDIES[:4]:
+    for remedy in REMEDIES:
         for row in remedy.rows:
             page = SETTINGS[row.name]
-            assert {f.name: getattr(row, f.name) for f in fields(SettingRow)} == \
-                {f.name: getattr(page, f.name) for f in fields(SettingRow)}, row.name
+            assert {f.name: getattr(page, f.name) for f in fields(SettingRow)} == \
+                {f.name: getattr(row, f.name) for f in fields(SettingRow)}, row.name
+            assert page.only == (None if remedy.in_article else "sections")
+    assert list(SWITCHES) == [remedy.rows[0].name for remedy in REMEDIES]
+    tops = [s.name for s in TABLE if s.place == "top" and s.name in SWITCHES]
+    assert tops == list(SWITCHES)
+    assert [remedy.name for remedy in REMEDIES if remedy.in_article] == ["relu", "gating", "clip", "regularize"]
 
 
-def test_from_settings_is_the_pages_reading():
+def test_from_settings_reads_every_remedy():
     from gradviz.page.settings import DEFAULTS
-    from gradviz.page.state import remedies_from
 
-    switches = ("relu", "gating", "clip", "regularize")
-    for on in [(), *((s,) for s in switches), switches]:
-        values = {**DEFAULTS, **{s: True for s in on}, "clip_by": "value", "penalty": "L1", "skip": False,
-                  "branch_scaling": False, "norm": "none"}
-        assert Remedies.from_settings(values) == remedies_from(values)
+    values = {**DEFAULTS, "relu": True, "gating": True, "clip": True, "clip_by": "value", "regularize": True,
+              "penalty": "L1"}
+    assert Remedies.from_settings(values) == Remedies("relu", 3.0, ClipValue(1.0), L1(5.0))
     values = {**DEFAULTS, "skip": True, "branch_scaling": True, "norm": "batch"}
     assert Remedies.from_settings(values) == Remedies(residual=True, branch_scaling=True, norm="batch")
+    assert Remedies.from_settings(DEFAULTS) == Remedies()
 
 
 def test_each_remedy_changes_the_design_or_the_rules_and_nothing_else():
@@ -101,7 +105,8 @@ def test_each_remedy_changes_the_design_or_the_rules_and_nothing_else():
 
 @pytest.mark.parametrize("experiment, off", [
     ("chain", {"norm"}), ("nielsen", set()), ("recurrent", {"skip"}), ("deep", {"gating", "clip", "regularize"}),
-    ("cliff", {"relu", "gating", "regularize", "skip", "norm"}), ("your_run", {name for name in REGISTRY})])
+    ("phase", {"gating", "clip", "regularize", "skip", "norm"}), ("cliff", {"relu", "gating", "regularize", "skip", "norm"}),
+    ("your_run", {name for name in REGISTRY})])
 def test_applicable_turns_off_what_does_not_apply_and_says_why(experiment, off):
     kept = applicable(ALL_ON, experiment)
     for remedy in REMEDIES:

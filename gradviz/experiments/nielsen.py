@@ -41,6 +41,7 @@ from gradviz.training.remedies import (L2, Remedies, TrainingRules, check_applic
 
 NIELSEN_LMBDA = 5.0
 NIELSEN_ETA = 0.1
+NIELSEN_RULES = TrainingRules(regularization=L2(NIELSEN_LMBDA))  # his training, before any remedy
 EXPLODING_WEIGHT_SCALE = 10.0
 NIELSEN_HIDDEN_LAYERS = (2, 3, 4)
 NIELSEN_WIDTH = 30
@@ -88,7 +89,7 @@ class NielsenConfig:
     @property
     def rules(self) -> TrainingRules:
         """Training's clipping, and the regularization remedy or Nielsen's own L2 λ = 5.0 when none is chosen."""
-        return training_rules(self.remedies, TrainingRules(regularization=L2(NIELSEN_LMBDA)))
+        return training_rules(self.remedies, NIELSEN_RULES)
 
     def regularization(self):
         """The regularization this run trains with (rules.regularization)."""

@@ -40,11 +40,11 @@ from gradviz.page.jobs import Job, chain_analysis_cost, chain_training_cost
 from gradviz.page.sections import chain as chain_section
 from gradviz.page.sections import layers as layers_section
 from gradviz.page.sections import time as time_section
-from gradviz.page.sections.common import clipping_chart, speeds_chart
+from gradviz.page.sections.common import clipping_chart, speed_symbol, speeds_chart
 from gradviz.page.state import CASES, PageState
-from gradviz.training.remedies import ClipNorm
+from gradviz.training.remedies import REMEDIES
 
-SWITCHES = ("relu", "gating", "clip", "regularize")
+SWITCHES = tuple(remedy.rows[0].name for remedy in REMEDIES if remedy.in_article)  # the article's four remedies
 ANALYSIS = ("relu", "gating")  # the switches that change a chain at initialization (no training drawn)
 LONG_CHAIN = 30  # the gating and fewer-layers steps show at least this many layers
 SURVIVES_DECADES = 1.5  # |log10 of the product of the factors| within which a gradient "survives" the chain
@@ -181,12 +181,11 @@ def _needs_depth(report, depth: int, words: Words) -> list:
 
 
 def render_chain(state: PageState, results: dict, words: Words) -> list:
-    r = state.remedies
     reports = {case: results[f"report.{case}"] for case in CASES}
     columns = {case: [b.Caption(chain_section.setup_caption(reports[case], words)),
                       chain_section.gradient_chart(reports[case], words), b.Text(first_last_sentence(reports[case], words))]
                for case in CASES}
-    formula = b.Latex(chain_section.general_formula(r.activation, r.gated, words))
+    formula = b.Latex(chain_section.general_formula(state.chain.design, words))
     return [b.Columns(((b.Text(words("lesson.chain.idea")),), (formula,)), widths=(3, 2)), _case_columns(columns)]
 
 
@@ -373,8 +372,7 @@ def _loss_text(value: float) -> str:
 
 
 def clip_sentences(state: PageState, results: dict, words: Words) -> dict[str, str]:
-    threshold = state.remedies.clip
-    limit = f"{threshold.max_norm:g}" if isinstance(threshold, ClipNorm) else f"{threshold.clip_value:g}"
+    limit = f"{state.value('clip_threshold'):g}"
     out = {}
     for case in CASES:
         history = results[f"training.{case}"]
@@ -528,8 +526,8 @@ def render_nielsen(state: PageState, results: dict, words: Words) -> list:
         published = nielsen_speeds(config.n_hidden) if case == "vanishing" and has_published_curves(case_config) \
             and config.remedies == type(config.remedies)() else None
         hidden = layers_section.hidden_only(history, history.layers[history.layers <= config.n_hidden])
-        chart = speeds_chart(f"lesson-{case}-speeds", hidden, words, y_title=words("layers.speed.axis"),
-                             series_title=words("layers.hidden_layer"), reference=published,
+        chart = speeds_chart(f"lesson-{case}-speeds", hidden, words,
+                             y_title=words("layers.speed.axis", g=speed_symbol(history.speed)), series_title=words("layers.hidden_layer"), reference=published,
                              title=chain_section.case_title(words, case, words("lesson.nielsen.chart")))
         columns[case] = [b.Caption(words(f"layers.setup.{case}")), chart,
                          b.Text(nielsen_sentence(history, config.n_hidden, case, published, words))]

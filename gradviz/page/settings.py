@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Mapping
 
 from gradviz.engine.initializations import SCHEMES
 from gradviz.experiments.chain import MAX_DEPTH
 from gradviz.page.lesson import N_STEPS, STEPS
+from gradviz.training.remedies import REMEDIES
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -93,19 +94,16 @@ class Setting:
 
 
 INIT_SCHEMES = tuple(SCHEMES)
+# Every remedy's rows from the registry (gradviz.training.remedies.REMEDIES): the switches on top, then their own
+# settings. The lesson teaches the article's remedies; the others mean something in the sections alone.
+REMEDY_SETTINGS = tuple(Setting(**asdict(row), only=None if remedy.in_article else "sections")
+                        for top in (True, False) for remedy in REMEDIES for row in remedy.rows
+                        if (row.place == "top") == top)
 TABLE: tuple[Setting, ...] = (
     Setting("lesson", "bool", False, "mode", "top"),
     Setting("step", "int", 1, "step", "top", 1, N_STEPS, only="lesson", names_view=True),
     Setting("section", "choice", "chain", "segmented", "top", choices=SECTIONS, only="sections", names_view=True),
-    Setting("relu", "bool", False, "toggle", "top"),
-    Setting("gating", "bool", False, "toggle", "top"),
-    Setting("clip", "bool", False, "toggle", "top"),
-    Setting("regularize", "bool", False, "toggle", "top"),
-    Setting("forget_bias", "float", 3.0, "slider", "remedies", -5.0, 10.0, shown_if="gating", step=0.5),
-    Setting("clip_by", "choice", "norm", "radio", "remedies", choices=("norm", "value"), shown_if="clip"),
-    Setting("clip_threshold", "float", 1.0, "number", "remedies", 1e-3, 1e6, shown_if="clip", fmt="%.3g"),
-    Setting("penalty", "choice", "L2", "radio", "remedies", choices=("L2", "L1"), shown_if="regularize"),
-    Setting("lmbda", "float", 5.0, "number", "remedies", 0.0, 100.0, shown_if="regularize", fmt="%.3g"),
+    *REMEDY_SETTINGS,
     Setting("init", "choice", "nielsen", "select", "init", choices=INIT_SCHEMES),
     Setting("gain", "float", 1.0, "slider", "init", 0.1, 4.0, shown_if="init=orthogonal", step=0.05),
     Setting("depth", "int", 4, "number", "chain", 1, MAX_DEPTH, step=1),
@@ -126,9 +124,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("train", "bool", False, "toggle", "panel", only="sections"),
 )
 SETTINGS: dict[str, Setting] = {s.name: s for s in TABLE}
-# The sidebar shows a group only on the sections it acts on.
+# The sidebar shows a group only on the sections it acts on (a remedy's own settings: where its switch acts).
 GROUP_SECTIONS = {
-    "remedies": ("chain", "layers", "time", "theory"),
     "init": ("layers", "time", "deep", "theory"),
     "chain": ("chain",),
     "training": ("chain", "layers", "time"),
@@ -139,15 +136,12 @@ GROUP_SECTIONS = {
 }
 DEFAULTS: dict[str, object] = {s.name: s.default for s in TABLE}
 LANGUAGE_KEY = "lang"
-SWITCHES = ("relu", "gating", "clip", "regularize")
-# The sections each remedy switch acts on; elsewhere it is shown disabled, and its help says why
-# (message "page.not_here.<section>.<switch>"). A lesson step names its own (gradviz.page.lesson).
-SWITCH_SECTIONS = {
-    "relu": ("chain", "layers", "time", "deep", "theory"),
-    "gating": ("chain", "layers", "time"),
-    "clip": ("chain", "layers", "time", "theory"),
-    "regularize": ("chain", "layers", "time"),
-}
+# Each remedy's switch, by its URL name. A switch acts on a section when its remedy applies to one of the section's
+# experiments (the registry's why_not); elsewhere it is shown disabled, and its help gives the registry's reasons.
+# A lesson step names the switches that act on it (gradviz.page.lesson).
+SWITCHES: dict[str, object] = {remedy.rows[0].name: remedy for remedy in REMEDIES}
+SECTION_EXPERIMENTS = {"chain": ("chain",), "layers": ("nielsen",), "time": ("recurrent",), "deep": ("deep",),
+                       "theory": ("phase", "cliff"), "run": ("your_run",)}
 
 
 @dataclass(frozen=True)
@@ -200,10 +194,11 @@ def parse_url(pairs: list[tuple[str, str]]) -> UrlReading:
 def written(setting: Setting, value, view: str) -> bool:
     """Whether a link writes the setting: what names the view shown (the lesson's step, or the section) always,
     so that the link reopens that view; what means nothing in it never; anything else where it differs from
-    its default."""
+    its default as written (0.1 + 2⁻⁵⁶ is written 0.1, the default)."""
     if setting.only not in (None, view):
         return False
-    return setting.names_view or (setting.name == "lesson" and view == "lesson") or value != setting.default
+    return setting.names_view or (setting.name == "lesson" and view == "lesson") or \
+        setting.text(value) != setting.text(setting.default)
 
 
 def encode_url(values: Mapping[str, object], lang: str | None = None) -> dict[str, str]:
@@ -217,10 +212,34 @@ def encode_url(values: Mapping[str, object], lang: str | None = None) -> dict[st
     return encoded
 
 
+def not_here(switch: str, section: str, remedies=None) -> tuple[str, ...]:
+    """The catalogue keys of the reasons a remedy switch does not act on `section` (one per experiment of the
+    section, each once), or () where it acts: on some experiment of the section, for some value of the remedy (or
+    the one `remedies` holds, if given)."""
+    remedy = SWITCHES[switch]
+    reasons = [remedy.why_not(experiment, remedies) for experiment in SECTION_EXPERIMENTS[section]]
+    return () if None in reasons else tuple(dict.fromkeys(reasons))
+
+
+def not_applied(remedies, section: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(switch, the reasons' catalogue keys) for every remedy on in `remedies` whose switch acts on `section` but
+    whose chosen value does not (batch norm in the RNN, where layer norm applies): the section is drawn without it,
+    and says so."""
+    return [(switch, not_here(switch, section, remedies)) for switch, remedy in SWITCHES.items()
+            if remedy.is_on(remedies) and not not_here(switch, section) and not_here(switch, section, remedies)]
+
+
+def _switch_of(setting: Setting) -> str | None:
+    """The remedy switch a setting belongs to: the switch itself, or the one its own setting is shown for."""
+    name = setting.name if setting.name in SWITCHES else (setting.shown_if or "").partition("=")[0]
+    return name if name in SWITCHES else None
+
+
 def acts_on(setting: Setting, section: str) -> bool:
-    """Whether a setting can change what `section` shows (a switch: where SWITCH_SECTIONS says)."""
-    if setting.name in SWITCH_SECTIONS:
-        return section in SWITCH_SECTIONS[setting.name]
+    """Whether a setting can change what `section` shows (a remedy's: where its switch acts)."""
+    switch = _switch_of(setting)
+    if switch is not None:
+        return not not_here(switch, section)
     if setting.place == "top":
         return setting.name == "section"
     return section in GROUP_SECTIONS.get(setting.place, ())
@@ -230,7 +249,7 @@ def switch_acts(switch: str, view: str, step: int) -> bool:
     """Whether a remedy switch acts on the view shown: the lesson's step `step`, or the section `view`."""
     if view == "lesson":
         return STEPS[step - 1].acts_on(switch)
-    return view in SWITCH_SECTIONS[switch]
+    return not not_here(switch, view)
 
 
 def view_key(section: str, values: Mapping[str, object], lang: str) -> tuple:
@@ -259,7 +278,6 @@ def shown(setting: Setting, values: Mapping[str, object]) -> bool:
     if setting.shown_if is None:
         return True
     name, _, wanted = setting.shown_if.partition("=")
-    if name in SWITCH_SECTIONS and not switch_acts(name, "lesson" if values["lesson"] else section,
-                                                    int(values["step"])):
+    if name in SWITCHES and not switch_acts(name, "lesson" if values["lesson"] else section, int(values["step"])):
         return False
     return values[name] == wanted if wanted else bool(values[name])

@@ -9,24 +9,17 @@ from gradviz.experiments.chain import ChainConfig
 from gradviz.experiments.nielsen import NIELSEN_ETA, NielsenConfig
 from gradviz.experiments.recurrent import RecurrentConfig
 from gradviz.training.descent import Training
-from gradviz.training.remedies import L1, L2, ClipNorm, ClipValue, NoClip, NoRegularization, Remedies
+from gradviz.training.remedies import REMEDIES, NoClip, NoRegularization, Remedies, applicable
 
 CASES = ("vanishing", "exploding")
+# The settings of the remedies the article does not teach, as they are when off: the lesson's networks are the
+# article's.
+BEYOND_ARTICLE_OFF = {row.name: row.default for remedy in REMEDIES if not remedy.in_article for row in remedy.rows}
 
 
-def remedies_from(values: Mapping[str, object]) -> Remedies:
-    """The Remedies value the switches and their settings describe."""
-    clip = NoClip()
-    if values["clip"]:
-        threshold = float(values["clip_threshold"])
-        clip = ClipNorm(threshold) if values["clip_by"] == "norm" else ClipValue(threshold)
-    regularization = NoRegularization()
-    if values["regularize"]:
-        lmbda = float(values["lmbda"])
-        regularization = L2(lmbda) if values["penalty"] == "L2" else L1(lmbda)
-    return Remedies("relu" if values["relu"] else "sigmoid",
-                    float(values["forget_bias"]) if values["gating"] else None,
-                    clip, regularization, str(values["init"]), float(values["gain"]))
+def read_values(values: Mapping[str, object]) -> dict:
+    """The settings as the view shown reads them: the lesson (values["lesson"]) with only the article's remedies."""
+    return {**values, **BEYOND_ARTICLE_OFF} if values["lesson"] else dict(values)
 
 
 def at_initialization(remedies: Remedies) -> Remedies:
@@ -38,7 +31,8 @@ def at_initialization(remedies: Remedies) -> Remedies:
 @dataclass(frozen=True)
 class PageState:
     """Every config the sections need, for the vanishing case (the exploding one is `replace(…, case=…)`); the
-    *_at_init configs are the same networks for computations at initialization (see at_initialization)."""
+    *_at_init configs are the same networks for computations at initialization (see at_initialization). Each
+    experiment's config holds the remedies that apply to it (the registry's `applicable`); `remedies` holds them all."""
 
     values: tuple
     remedies: Remedies
@@ -51,29 +45,33 @@ class PageState:
 
     @property
     def chain_at_init(self) -> ChainConfig:
-        return replace(self.chain, remedies=at_initialization(self.remedies))
+        return replace(self.chain, remedies=at_initialization(self.chain.remedies))
 
     @property
     def nielsen_at_init(self) -> NielsenConfig:
-        return replace(self.nielsen, remedies=at_initialization(self.remedies))
+        return replace(self.nielsen, remedies=at_initialization(self.nielsen.remedies))
 
     @property
     def recurrent_at_init(self) -> RecurrentConfig:
-        return replace(self.recurrent, remedies=at_initialization(self.remedies))
+        return replace(self.recurrent, remedies=at_initialization(self.recurrent.remedies))
 
     @staticmethod
     def of(values: Mapping[str, object]) -> PageState:
-        remedies = remedies_from(values)
+        """The configs the settings describe, as the view shown reads them (read_values)."""
+        values = read_values(values)
+        remedies = Remedies.from_settings(values)
         seed = int(values["seed"])
         training = Training(int(values["steps"]), float(values["eta"]))
         return PageState(
             tuple(sorted(values.items())),
             remedies,
-            ChainConfig("vanishing", int(values["depth"]), float(values["a0"]), float(values["y"]), seed, remedies),
+            ChainConfig("vanishing", int(values["depth"]), float(values["a0"]), float(values["y"]), seed,
+                        applicable(remedies, "chain")),
             training,
-            NielsenConfig("vanishing", int(values["hidden"]), int(values["width"]), seed, remedies),
+            NielsenConfig("vanishing", int(values["hidden"]), int(values["width"]), seed,
+                          applicable(remedies, "nielsen")),
             Training(int(values["epochs"]), NIELSEN_ETA),
-            RecurrentConfig("vanishing", int(values["length"]), seed=seed, remedies=remedies),
+            RecurrentConfig("vanishing", int(values["length"]), seed=seed, remedies=applicable(remedies, "recurrent")),
             training,
         )
 

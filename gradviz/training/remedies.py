@@ -41,7 +41,9 @@ from gradviz.engine.normalization import NORMS
 from gradviz.engine.scaled import LN2, Scaled, ln_norm
 
 NORM_EPS = 1e-6
-EXPERIMENTS = ("chain", "nielsen", "recurrent", "deep", "cliff", "your_run")
+# The experiments a remedy may change: the page's sections run them (theory runs two: the phase diagram of mean-field
+# theory and Pascanu's cliff).
+EXPERIMENTS = ("chain", "nielsen", "recurrent", "deep", "phase", "cliff", "your_run")
 
 
 def _is_finite_number(value) -> bool:
@@ -273,6 +275,15 @@ def _untouched(rules: TrainingRules, remedies: Remedies) -> TrainingRules:
     return rules
 
 
+def _every(experiment: str, keys: tuple[str, ...], remedies: Remedies, facts: Mapping) -> tuple[str, ...]:
+    return keys
+
+
+def ending(keys: tuple[str, ...], *suffixes: str) -> tuple[str, ...]:
+    """The keys that end with ".<suffix>", in the order of the suffixes."""
+    return tuple(key for suffix in suffixes for key in keys if key.endswith(f".{suffix}"))
+
+
 @dataclass(frozen=True)
 class Remedy:
     """One remedy of the registry (see the module docstring).
@@ -281,8 +292,11 @@ class Remedy:
     r has it on. network(design, r, context) -> the experiment's Design with it applied (context: "experiment", and
     "blocks", how many skip connections the network has); training(rules, r) -> TrainingRules with it applied.
     unavailable: experiment → the catalogue key that says why it does not apply there (or, for a remedy with a choice,
-    a mapping from its value(r) to such keys). sentences: experiment → the catalogue keys of the sentences the page says about it there.
-    theory: the predicted per-layer gradient factor (meanfield), or None, and theory_key its sentence.
+    a mapping from its value(r) to such keys). sentences: experiment → the catalogue keys of the sentences the page
+    says about it there; say(experiment, keys, r, facts) picks the ones that fit `facts`, the numbers the page shows
+    (facts is also what fills the sentences' placeholders: see sentence_keys). theory: the predicted per-layer
+    gradient factor (meanfield), or None, and theory_key its sentence. in_article: one of the article's four remedies
+    (the lesson teaches those; the others came after it).
     """
 
     name: str
@@ -296,6 +310,19 @@ class Remedy:
     theory: Callable | None = None
     theory_key: str | None = None
     value: Callable[[Remedies], object] = lambda r: None
+    say: Callable[[str, tuple, Remedies, Mapping], tuple[str, ...]] = _every
+    in_article: bool = False
+
+    @property
+    def acts_on_training(self) -> bool:
+        """Whether it changes how a network trains (its sentences need a training run) rather than the network."""
+        return self.training is not _untouched
+
+    def sentence_keys(self, experiment: str, remedies: Remedies, facts: Mapping) -> tuple[str, ...]:
+        """The catalogue keys of what the page says about this remedy, on in `remedies`, in `experiment`, given the
+        numbers it shows (`facts`: its case, its ratios… the sentences' placeholders are filled from it)."""
+        keys = self.sentences.get(experiment, ())
+        return self.say(experiment, keys, remedies, facts) if keys and self.is_on(remedies) else ()
 
     @property
     def label_key(self) -> str:
@@ -319,9 +346,16 @@ class Remedy:
 SKIP_FORMS = {"chain": "post", "nielsen": "post", "deep": "pre"}
 # The article's neuron is sigmoid; the networks that use tanh instead replace it (ReLU replaces either).
 ARTICLE_ACTIVATION = "sigmoid"
-NOT_TRAINED = "remedy.na.not_trained"      # the deep networks are measured at initialization
+NOT_TRAINED = "remedy.na.not_trained"      # the deep networks and the phase diagram are at initialization
 YOUR_RUN = "remedy.na.your_run"            # a user's own run: gradviz only reads it
 CLIFF_MODEL = "remedy.na.cliff"            # Pascanu's one-neuron model is fixed by the paper
+PLAIN_THEORY = "remedy.na.phase"           # the phase diagram is mean-field theory of plain networks
+CASES = ("vanishing", "exploding")
+
+
+def clip_mode(rule) -> str | None:
+    """The clip_by setting's choice that names a clipping rule (None for NoClip)."""
+    return next((mode for mode, kind in CLIP_RULES.items() if isinstance(rule, kind)), None)
 
 
 def _activation(design: Design, r: Remedies, context: Mapping) -> Design:
@@ -365,6 +399,59 @@ def _read_regularize(values: Mapping) -> dict:
     return {"regularization": PENALTIES[values["penalty"]](float(values["lmbda"]))}
 
 
+# What the page says, chosen from the numbers it shows (facts): "case" (vanishing or exploding) everywhere;
+# "log10_ratio" (log10 of the first layer's gradient over the last's); the chain's "dead" (every gradient exactly 0),
+# "n" (its factors j = 2..L) and "product_log10" (log10 of their product); the training's base rules ("base": the
+# experiment's TrainingRules without the remedies).
+
+def _say_relu(experiment: str, keys: tuple, r: Remedies, facts: Mapping) -> tuple[str, ...]:
+    dead = facts["case"] == "vanishing" and facts.get("dead", False)
+    grows = facts.get("log10_ratio", math.nan)
+    neutral = ending(keys, "neutral")
+    if neutral and math.isfinite(grows) and (grows > 0) != (facts["case"] == "exploding"):
+        return neutral  # the case's sentence would say the opposite of what the other remedies made of it
+    return ending(keys, "dead" if dead else facts["case"])
+
+
+def _say_gating(experiment: str, keys: tuple, r: Remedies, facts: Mapping) -> tuple[str, ...]:
+    if experiment != "chain":
+        return keys
+    if facts["n"] < 1:
+        return ()
+    if facts["case"] == "exploding":
+        return ending(keys, "exploding")
+    return ending(keys, "shrinks" if facts["product_log10"] < 0 else "kept")
+
+
+def _say_clip(experiment: str, keys: tuple, r: Remedies, facts: Mapping) -> tuple[str, ...]:
+    return ending(keys, clip_mode(r.clip)) if experiment == "chain" else keys
+
+
+def _say_regularize(experiment: str, keys: tuple, r: Remedies, facts: Mapping) -> tuple[str, ...]:
+    if experiment != "nielsen":
+        return keys
+    return ending(keys, "same" if r.regularization == facts["base"].regularization else "regularize")
+
+
+def _say_skip(experiment: str, keys: tuple, r: Remedies, facts: Mapping) -> tuple[str, ...]:
+    if experiment == "chain":
+        return ending(keys, facts["case"])
+    if experiment == "deep":
+        return ending(keys, "scaled" if r.branch_scaling else ("normalized" if r.norm else "deep"))
+    return keys
+
+
+def _say_norm(experiment: str, keys: tuple, r: Remedies, facts: Mapping) -> tuple[str, ...]:
+    # In the deep networks' residual blocks the normalization sits inside the branch: the skip connection's sentence
+    # says what the blocks do, this one only why batch norm's charts measure the weights.
+    said = () if experiment == "deep" and r.residual else ending(keys, r.norm)
+    return said + (ending(keys, "bias_zero") if r.norm == "batch" else ())
+
+
+def _by_case(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}.{case}" for case in CASES)
+
+
 REMEDIES: tuple[Remedy, ...] = (
     Remedy(
         "relu", (SettingRow("relu", "bool", False, "toggle", "top"),),
@@ -373,7 +460,9 @@ REMEDIES: tuple[Remedy, ...] = (
         network=_activation,
         unavailable={"cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
         sentences={"chain": ("chain.remedy.relu.exploding", "chain.remedy.relu.dead", "chain.remedy.relu.vanishing"),
-                   "recurrent": ("time.remedy.relu.vanishing", "time.remedy.relu.exploding")}),
+                   "nielsen": _by_case("layers.remedy.relu") + ("layers.remedy.relu.neutral",),
+                   "recurrent": _by_case("time.remedy.relu") + ("time.remedy.relu.neutral",)},
+        say=_say_relu, in_article=True),
     Remedy(
         "gating", (SettingRow("gating", "bool", False, "toggle", "top"),
                    SettingRow("forget_bias", "float", 3.0, "slider", "remedies", -5.0, 10.0, shown_if="gating",
@@ -381,9 +470,10 @@ REMEDIES: tuple[Remedy, ...] = (
         read=lambda values: {"forget_bias": float(values["forget_bias"]) if values["gating"] else None},
         is_on=lambda r: r.gated,
         network=_gating,
-        unavailable={"deep": "remedy.gating.na.deep", "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        unavailable={"deep": "remedy.gating.na.deep", "phase": PLAIN_THEORY, "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
         sentences={"chain": ("chain.remedy.gating.exploding", "chain.remedy.gating.shrinks", "chain.remedy.gating.kept"),
-                   "recurrent": ("time.remedy.gating",)}),
+                   "nielsen": ("layers.remedy.gating",), "recurrent": ("time.remedy.gating",)},
+        say=_say_gating, in_article=True),
     Remedy(
         "clip", (SettingRow("clip", "bool", False, "toggle", "top"),
                  SettingRow("clip_by", "choice", "norm", "radio", "remedies", choices=tuple(CLIP_RULES),
@@ -393,8 +483,10 @@ REMEDIES: tuple[Remedy, ...] = (
         read=_read_clip,
         is_on=lambda r: not isinstance(r.clip, NoClip),
         training=_clip,
-        unavailable={"deep": NOT_TRAINED, "your_run": YOUR_RUN},
-        sentences={"chain": ("chain.remedy.clip.norm", "chain.remedy.clip.value"), "recurrent": ("time.remedy.clip",)}),
+        unavailable={"deep": NOT_TRAINED, "phase": NOT_TRAINED, "your_run": YOUR_RUN},
+        sentences={"chain": tuple(f"chain.remedy.clip.{mode}" for mode in CLIP_RULES),
+                   "nielsen": ("layers.remedy.clip",), "recurrent": ("time.remedy.clip",)},
+        say=_say_clip, in_article=True),
     Remedy(
         "regularize", (SettingRow("regularize", "bool", False, "toggle", "top"),
                        SettingRow("penalty", "choice", "L2", "radio", "remedies", choices=tuple(PENALTIES),
@@ -404,39 +496,46 @@ REMEDIES: tuple[Remedy, ...] = (
         read=_read_regularize,
         is_on=lambda r: not isinstance(r.regularization, NoRegularization),
         training=_regularize,
-        unavailable={"deep": NOT_TRAINED, "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
-        sentences={"chain": ("chain.remedy.regularize",), "recurrent": ("time.remedy.regularize",)}),
+        unavailable={"deep": NOT_TRAINED, "phase": NOT_TRAINED, "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+        sentences={"chain": ("chain.remedy.regularize",),
+                   "nielsen": ("layers.remedy.regularize.same", "layers.remedy.regularize"),
+                   "recurrent": ("time.remedy.regularize",)},
+        say=_say_regularize, in_article=True),
     Remedy(
         "skip", (SettingRow("skip", "bool", False, "toggle", "top"),
-                     SettingRow("branch_scaling", "bool", False, "toggle", "remedies", shown_if="skip")),
+                 SettingRow("branch_scaling", "bool", False, "toggle", "remedies", shown_if="skip")),
         read=lambda values: {"residual": bool(values["skip"]), "branch_scaling": bool(values["branch_scaling"])},
         is_on=lambda r: r.residual,
         network=_skip,
-        unavailable={"recurrent": "remedy.skip.na.recurrent", "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
-        sentences={"chain": ("remedy.skip.chain.vanishing", "remedy.skip.chain.exploding"),
-                   "nielsen": ("remedy.skip.nielsen",), "deep": ("remedy.skip.deep", "remedy.skip.deep.scaled")},
+        unavailable={"recurrent": "remedy.skip.na.recurrent", "phase": PLAIN_THEORY, "cliff": CLIFF_MODEL,
+                     "your_run": YOUR_RUN},
+        sentences={"chain": _by_case("remedy.skip.chain"), "nielsen": ("remedy.skip.nielsen",),
+                   "deep": ("remedy.skip.deep", "remedy.skip.deep.scaled", "remedy.skip.deep.normalized")},
+        say=_say_skip,
         theory=residual_gradient_factor, theory_key="remedy.skip.theory"),
     Remedy(
-        "norm", (SettingRow("norm", "choice", "none", "segmented", "top", choices=("none",) + tuple(NORMS)),),
+        "norm", (SettingRow("norm", "choice", "none", "segmented", "top", choices=("none",) + tuple(sorted(NORMS))),),
         read=lambda values: {"norm": None if values["norm"] == "none" else str(values["norm"])},
         is_on=lambda r: r.norm is not None,
         network=_norm,
         unavailable={"chain": "remedy.norm.na.chain", "recurrent": {"batch": "remedy.norm.na.recurrent_batch"},
-                     "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
+                     "phase": PLAIN_THEORY, "cliff": CLIFF_MODEL, "your_run": YOUR_RUN},
         sentences={"nielsen": ("remedy.norm.nielsen.batch", "remedy.norm.nielsen.layer", "remedy.norm.bias_zero"),
                    "recurrent": ("remedy.norm.recurrent.layer",),
                    "deep": ("remedy.norm.deep.batch", "remedy.norm.deep.layer", "remedy.norm.bias_zero")},
+        say=_say_norm,
         theory=normalized_gradient_factor, theory_key="remedy.norm.theory", value=lambda r: r.norm),
 )
 REGISTRY: dict[str, Remedy] = {remedy.name: remedy for remedy in REMEDIES}
 
 
 def catalogue_keys() -> set[str]:
-    """Every catalogue key the registry names (labels and helps of its settings, why a remedy does not apply, its
-    sentences, its theory): the words a page built from the registry needs in both languages."""
+    """Every catalogue key the registry names (labels and helps of its settings and their choices, why a remedy does
+    not apply, its sentences, its theory): the words a page built from the registry needs in both languages."""
     keys = set()
     for remedy in REMEDIES:
         keys |= {key for row in remedy.rows for key in (f"settings.{row.name}", f"settings.{row.name}.help")}
+        keys |= {f"settings.{row.name}.{choice}" for row in remedy.rows for choice in row.choices}
         for reason in remedy.unavailable.values():
             keys |= set(reason.values()) if isinstance(reason, Mapping) else {reason}
         keys |= {key for sentence_keys in remedy.sentences.values() for key in sentence_keys}

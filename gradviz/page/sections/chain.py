@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from gradviz.engine.activations import get_activation
+from gradviz.engine.network import Design
 from gradviz.experiments.chain import ChainReport, analyze_chain, train_chain
 from gradviz.experiments.probability import standard_normal_input_facts
 from gradviz.page import blocks as b
@@ -24,9 +25,8 @@ from gradviz.page.formatting import magnitude_latex, magnitude_text, ratio_log10
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, chain_analysis_cost, chain_training_cost
 from gradviz.page.sections.common import (case_columns, case_title, download, metrics_rows, ratio_metric, ratio_text,
-                                         training_rows)
+                                         remedy_sentences, training_rows)
 from gradviz.page.state import CASES, PageState
-from gradviz.training.remedies import ClipNorm, NoClip, NoRegularization
 
 FEWER_LAYERS_MIN_DEPTH = 30
 FULL_PRODUCT_MAX_FACTORS = 5
@@ -48,14 +48,32 @@ def _slope(activation: str) -> str:
     return get_activation(activation).prime_symbol
 
 
-def _factor_symbol(activation: str, gated: bool, j: str) -> str:
-    term = rf"w_{{{j}}}{_slope(activation)}(z_{{{j}}})"
-    return rf"(f_{{{j}}} + i_{{{j}}}{term})" if gated else term
+def _scaled(design: Design) -> bool:
+    """Whether the skip connection scales its branch (a_j = a_{j−1} + s·layer(a_{j−1}), s ≠ 1)."""
+    return design.residual is not None and design.branch_scale != 1.0
 
 
-def _first_symbol(activation: str, gated: bool) -> str:
-    slope = rf"{_slope(activation)}(z_1)"
-    return rf"i_1{slope}" if gated else slope
+def _factor_symbol(design: Design, j: str) -> str:
+    """The factor ∂a_j/∂a_{j−1} in symbols: w_j σ'(z_j); with gates f_j + i_j w_j σ'(z_j); with a skip connection
+    1 + s·(that)."""
+    term = rf"w_{{{j}}}{_slope(design.activation)}(z_{{{j}}})"
+    gated = design.forget_bias is not None
+    inner = rf"f_{{{j}}} + i_{{{j}}}{term}" if gated else term
+    if design.residual is None:
+        return f"({inner})" if gated else inner
+    return rf"(1 + s\,({inner}))" if _scaled(design) and gated else rf"(1 + {'s' if _scaled(design) else ''}{inner})"
+
+
+def _first_symbol(design: Design) -> str:
+    """∂a_1/∂b_1 in symbols: σ'(z_1), i_1 σ'(z_1) with gates, times s for a scaled skip connection."""
+    slope = rf"{_slope(design.activation)}(z_1)"
+    slope = rf"i_1{slope}" if design.forget_bias is not None else slope
+    return rf"s\,{slope}" if _scaled(design) else slope
+
+
+def _third_symbol(design: Design) -> str:
+    """∂a_3/∂b_3 in symbols (as _first_symbol)."""
+    return _first_symbol(design).replace("z_1", "z_3").replace("i_1", "i_3")
 
 
 def _term(log10_value: float, sign: float) -> str:
@@ -63,9 +81,9 @@ def _term(log10_value: float, sign: float) -> str:
     return f"({number})" if sign < 0 else number
 
 
-def _per_line(gated: bool) -> int:
-    """Factors per line of a formula, so a line fits a 400 px phone (a gated factor is twice as long)."""
-    return 1 if gated else 2
+def _per_line(design: Design) -> int:
+    """Factors per line of a formula, so a line fits a 400 px phone (a gated or scaled factor is twice as long)."""
+    return 1 if design.forget_bias is not None or _scaled(design) else 2
 
 
 def _lines(head: str, terms: list[str], joiner: str, per_line: int) -> list[str]:
@@ -84,24 +102,21 @@ def _elided(items: list[str], depth: int, words: Words) -> list[str]:
     return items[:2] + [gap, items[-1]]
 
 
-def general_formula(activation: str, gated: bool, words: Words) -> str:
+def general_formula(design: Design, words: Words) -> str:
     """∂C/∂b_1 = ∂a_1/∂b_1 · Π_j factor_j · ∂C/∂a_L, in symbols."""
-    first = _first_symbol(activation, gated)
-    factors = [_factor_symbol(activation, gated, "2"), _factor_symbol(activation, gated, "3"), r"\cdots",
-               _factor_symbol(activation, gated, "L")]
+    first = _first_symbol(design)
+    factors = [_factor_symbol(design, "2"), _factor_symbol(design, "3"), r"\cdots", _factor_symbol(design, "L")]
     lines = _lines(r"\frac{\partial C}{\partial b_1} &=", [first] + factors + [r"\frac{\partial C}{\partial a_L}"],
-                   r"\,", 3 if not gated else 2)
+                   r"\,", _per_line(design) + 1)
     return r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}"
 
 
 def product_latex(report: ChainReport, words: Words) -> str:
     """∂C/∂b_1 with this chain's own numbers: the symbols, the numbers, their product, the total; long chains
     show the first two factors, how many are left out, and the last, and every line fits a phone."""
-    r = report.config.remedies
-    gated, depth = r.gated, report.depth
-    per_line = _per_line(gated)
-    symbols = [_first_symbol(r.activation, gated)] + [_factor_symbol(r.activation, gated, str(j))
-                                                       for j in range(2, depth + 1)]
+    design, depth = report.config.design, report.depth
+    per_line = _per_line(design)
+    symbols = [_first_symbol(design)] + [_factor_symbol(design, str(j)) for j in range(2, depth + 1)]
     numbers = [_term(report.da_db_log10[0], 1.0)] + [_term(v, s) for v, s in
                                                       zip(report.factor_log10[1:], report.factor_sign[1:])]
     grad_a = rf"\frac{{\partial C}}{{\partial a_{{{depth}}}}}"
@@ -120,15 +135,13 @@ def product_latex(report: ChainReport, words: Words) -> str:
 def b1_b3_latex(report: ChainReport, words: Words) -> str:
     """The article's figure gp6: ∂C/∂b_1 and ∂C/∂b_3 one above the other, sharing their last terms (broken
     into lines that fit a phone)."""
-    r = report.config.remedies
-    slope = _slope(r.activation)
+    design = report.config.design
     depth = report.depth
-    per_line = _per_line(r.gated)
-    shared = [r"\cdots"] if depth > 4 else [_factor_symbol(r.activation, r.gated, str(j)) for j in range(4, depth + 1)]
+    per_line = _per_line(design)
+    shared = [r"\cdots"] if depth > 4 else [_factor_symbol(design, str(j)) for j in range(4, depth + 1)]
     grad_a = rf"\frac{{\partial C}}{{\partial a_{{{depth}}}}}"
-    first = _first_symbol(r.activation, r.gated)
-    third = rf"i_3{slope}(z_3)" if r.gated else rf"{slope}(z_3)"
-    extra = [_factor_symbol(r.activation, r.gated, "2"), _factor_symbol(r.activation, r.gated, "3")]
+    first, third = _first_symbol(design), _third_symbol(design)
+    extra = [_factor_symbol(design, "2"), _factor_symbol(design, "3")]
     ratio = ratio_log10(report.grad_b_log10[0], report.grad_b_log10[2])
     ratio = magnitude_latex(ratio) if ratio is not None else r"\text{—}"
     lines = _lines(r"\frac{\partial C}{\partial b_1} &=", [first] + extra + shared + [grad_a], r"\,", per_line)
@@ -149,7 +162,7 @@ def derivation_blocks(report: ChainReport, words: Words) -> list:
         steps.append(rf"$\Delta z_2 \approx w_2\,\Delta a_1 = {w2}\,\Delta a_1$")
         steps.append(rf"$\Delta a_2 \approx {slope}(z_2)\,\Delta z_2 \approx {slope}(z_1)\,w_2{slope}(z_2)\,\Delta b_1$")
     steps.append(words("chain.derivation.pattern"))
-    final = (rf"\begin{{aligned}} \Delta C &\approx {_first_symbol(r.activation, False)}\,w_2{slope}(z_2) \\ "
+    final = (rf"\begin{{aligned}} \Delta C &\approx {slope}(z_1)\,w_2{slope}(z_2) \\ "
              rf"&\quad \cdots w_L{slope}(z_L)\,\frac{{\partial C}}{{\partial a_L}}\,\Delta b_1 \end{{aligned}}")
     return [b.Text("\n\n".join(steps)), b.Latex(final), b.Text(words("chain.derivation.divide"))]
 
@@ -214,15 +227,21 @@ def gradient_chart(report: ChainReport, words: Words, reference: ChainReport | N
 
 
 def factor_title(report: ChainReport) -> str:
-    r = report.config.remedies
-    slope = get_activation(r.activation).prime_text
-    return f"f_j + i_j w_j {slope}(z_j)" if r.gated else f"w_j {slope}(z_j)"
+    """The factor ∂a_j/∂a_{j−1} in plain text (as _factor_symbol)."""
+    design = report.config.design
+    slope = get_activation(design.activation).prime_text
+    inner = f"f_j + i_j w_j {slope}(z_j)" if design.forget_bias is not None else f"w_j {slope}(z_j)"
+    if design.residual is None:
+        return inner
+    return f"1 + s·({inner})" if _scaled(design) and design.forget_bias is not None else \
+        f"1 + {'s·' if _scaled(design) else ''}{inner}"
 
 
 def _factor_lines(report: ChainReport) -> dict[str, float]:
-    """The reference lines of the factor chart: 1/4 (σ's largest slope) and 1 for plain sigmoid, else 1."""
-    r = report.config.remedies
-    return {"1/4": 0.25, "1": 1.0} if r.activation == "sigmoid" and not r.gated else {"1": 1.0}
+    """The reference lines of the factor chart: 1/4 (σ's largest slope) and 1 for the plain sigmoid chain, else 1."""
+    design = report.config.design
+    plain = design.forget_bias is None and design.residual is None
+    return {"1/4": 0.25, "1": 1.0} if design.activation == "sigmoid" and plain else {"1": 1.0}
 
 
 def factor_chart(report: ChainReport, words: Words) -> b.Chart | None:
@@ -263,6 +282,8 @@ def fewer_layers_chart(report: ChainReport, words: Words) -> b.Chart:
 def setup_caption(report: ChainReport, words: Words) -> str:
     r = report.config.remedies
     neurons = words(f"chain.neurons.{r.activation}") + (words("chain.neurons.gated") if r.gated else "")
+    if report.config.design.residual is not None:
+        neurons += words("chain.neurons.skip", s=branch_scale_text(report.config.design))
     if report.config.case == "vanishing":
         return words("chain.setup.vanishing", neurons=neurons, seed=report.config.seed)
     return words("chain.setup.exploding", neurons=neurons, z=f"{get_activation(r.activation).steepest_z:g}")
@@ -286,15 +307,24 @@ def factors_range(report: ChainReport) -> tuple[str, str]:
     return magnitude_text(float(np.min(factors))), magnitude_text(float(np.max(factors)))
 
 
+def _kind(design: Design) -> str:
+    """Which story a chain's factors tell: "skip" (each factor 1 + …), "gated" (f + …), or its activation's."""
+    if design.residual is not None:
+        return "skip"
+    return "gated" if design.forget_bias is not None else design.activation
+
+
 def story(report: ChainReport, words: Words) -> str:
     """What this chain's numbers say, in the article's terms."""
     r, case = report.config.remedies, report.config.case
+    kind = _kind(report.config.design)
     sentences = []
     if case == "exploding":
         factor = magnitude_text(report.factor_log10[-1], report.factor_sign[-1])
-        key = "chain.story.exploding." + ("gated" if r.gated else r.activation)
-        sentences.append(words(key, factor=factor, peak=magnitude_text(report.da_db_log10[0]),
+        sentences.append(words(f"chain.story.exploding.{kind}", factor=factor, peak=magnitude_text(report.da_db_log10[0]),
                                f=f"{report.f[0]:.3f}" if r.gated else ""))
+    elif kind == "skip":
+        sentences.append(words("chain.story.vanishing.skip", form=factor_form(report)))
     elif r.gated and report.depth >= 2:
         low, high = factors_range(report)
         sentences.append(words("chain.story.vanishing.gated", f=f"{report.f[0]:.3f}", forget_bias=f"{r.forget_bias:g}",
@@ -313,47 +343,45 @@ def story(report: ChainReport, words: Words) -> str:
     return " ".join(sentences)
 
 
-def analysis_sentences(report: ChainReport, words: Words) -> list[str]:
-    """One sentence per switch that changes the chain itself (ReLU, gating), computed from what is on screen."""
-    r, case = report.config.remedies, report.config.case
-    out = []
-    if r.activation == "relu":
-        if case == "exploding":
-            out.append(words("chain.remedy.relu.exploding", factor=magnitude_text(report.factor_log10[-1])))
-        elif report.dead or report.grad_b_log10[0] == -np.inf:
-            out.append(words("chain.remedy.relu.dead"))
-        else:
-            out.append(words("chain.remedy.relu.vanishing", ratio=ratio_text(words, report.grad_b_log10[0],
-                                                                            report.grad_b_log10[-1])))
-    if r.gated and report.depth >= 2:
-        product = _product_log10(report)
-        if case == "exploding":
-            key = "chain.remedy.gating.exploding"
-        else:
-            key = "chain.remedy.gating.shrinks" if product < 0 else "chain.remedy.gating.kept"
-        out.append(words(key, f=f"{report.f[0]:.3f}", n=report.depth - 1, product=magnitude_text(product),
-                         factor=magnitude_text(report.factor_log10[-1])))
-    return out
-
-
-def training_sentences(report: ChainReport, trained, words: Words) -> list[str]:
-    """One sentence per switch that acts on training (clipping, regularization), and what one step did."""
+def analysis_facts(report: ChainReport, words: Words) -> dict:
+    """The numbers the chain at initialization shows, for the remedies' sentences (gradviz.training.remedies)."""
     r = report.config.remedies
-    out = []
+    low, high = factors_range(report) if report.depth >= 2 else ("—", "—")
+    return {"case": report.config.case, "dead": report.dead or report.grad_b_log10[0] == -np.inf,
+            "n": report.depth - 1, "product_log10": _product_log10(report),
+            "product": magnitude_text(_product_log10(report)), "factor": magnitude_text(report.factor_log10[-1]),
+            "f": f"{report.f[0]:.3f}" if r.gated else "", "low": low, "high": high,
+            "form": factor_form(report), "slope": get_activation(r.activation).prime_text,
+            "ratio": ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1])}
+
+
+def factor_form(report: ChainReport) -> str:
+    """The factor's formula in plain text, with the branch scale s's value when the skip connection scales it."""
+    form = factor_title(report)
+    return f"{form} (s = {branch_scale_text(report.config.design)})" if _scaled(report.config.design) else form
+
+
+def branch_scale_text(design: Design) -> str:
+    """s, the skip connection's branch scale, as text: "1", or "1/√L = 0.5"."""
+    if not _scaled(design):
+        return "1"
+    return f"1/√{round(design.branch_scale ** -2)} = {design.branch_scale:.3g}"
+
+
+def training_facts(state: PageState, report: ChainReport, trained, words: Words) -> dict:
+    """The numbers the trained chain shows, for the sentences of the remedies that act on training."""
+    moved = trained.weight_change[-1] if trained.weight_change is not None else None
+    return {"capped": trained.symptoms["clipped"].evidence["capped"], "updates": len(trained.update_grad_log10),
+            "ratio": ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1]),
+            "lmbda": f"{state.value('lmbda'):g}", "penalty": state.value("penalty"),
+            "first": _moved(moved[0] if moved is not None else math.nan, words)}
+
+
+def training_sentences(state: PageState, report: ChainReport, trained, words: Words) -> list[str]:
+    """What one step did, and one sentence per remedy on that acts on training."""
     collapse = collapse_sentence(trained, report, words)
-    if collapse:
-        out.append(collapse)
-    if not isinstance(r.clip, NoClip):
-        capped = trained.symptoms["clipped"].evidence["capped"]
-        kind = "norm" if isinstance(r.clip, ClipNorm) else "value"
-        out.append(words(f"chain.remedy.clip.{kind}", capped=capped, updates=len(trained.update_grad_log10),
-                         ratio=ratio_text(words, report.grad_b_log10[0], report.grad_b_log10[-1])))
-    if not isinstance(r.regularization, NoRegularization):
-        moved = trained.weight_change[-1] if trained.weight_change is not None else None
-        out.append(words("chain.remedy.regularize", lmbda=f"{r.regularization.lmbda:g}",
-                         penalty=type(r.regularization).__name__,
-                         first=_moved(moved[0] if moved is not None else math.nan, words)))
-    return out
+    return ([collapse] if collapse else []) + remedy_sentences(
+        "chain", report.config.remedies, training_facts(state, report, trained, words), words, training=True)
 
 
 COLLAPSE_DECADES = 6.0  # a gradient that falls this many decades in one step has saturated the chain
@@ -412,7 +440,8 @@ def column(case: str, report: ChainReport, fewer: ChainReport, words: Words) -> 
         product,
         b1_b3,
         (b.Text(words("chain.fewer.title")), fewer_layers_chart(fewer, words)),
-        tuple(b.Text(sentence) for sentence in analysis_sentences(report, words))
+        tuple(b.Text(sentence) for sentence in remedy_sentences("chain", report.config.remedies,
+                                                                analysis_facts(report, words), words))
         + (download(words, "chain.csv", lambda: to_csv(chain_table(report)), f"gradviz_chain_{case}.csv"),),
     ]
 
@@ -436,19 +465,28 @@ def render_training(state: PageState, results: dict, words: Words) -> tuple:
         report, trained = results[f"report.{case}"], results[f"training.{case}"]
         rows = [(b.Heading(words("chain.training", case=words(f"page.case.{case}"), steps=len(trained.update_loss),
                                  eta=f"{state.chain_training.eta:g}"), 4),),
-                tuple(b.Text(sentence) for sentence in training_sentences(report, trained, words))]
+                tuple(b.Text(sentence) for sentence in training_sentences(state, report, trained, words))]
         columns.append(rows + training_rows(f"chain-{case}", case, trained, words, y_title=words("chain.grad.axis"),
                                             series_title=words("common.layer")))
     return case_columns(columns)
 
 
+def structure_intro(design: Design, words: Words) -> tuple:
+    """What the chain's gates and skip connections change in its factors, said under the formula (nothing for the
+    article's plain chain)."""
+    said = [words("chain.intro.gated")] if design.forget_bias is not None else []
+    if design.residual is not None:
+        said.append(words("chain.intro.skip.scaled" if _scaled(design) else "chain.intro.skip",
+                          s=branch_scale_text(design)))
+    return (b.Text(" ".join(said)),) if said else ()
+
+
 def render(state: PageState, results: dict, words: Words) -> tuple:
-    r = state.remedies
+    r = state.chain.remedies
     act = get_activation(r.activation)
     reports = {case: results[f"report.{case}"] for case in CASES}
-    head = [b.Heading(words("chain.heading")),
-            b.Text(words(f"chain.intro.{r.activation}") + (" " + words("chain.intro.gated") if r.gated else "")),
-            b.Latex(general_formula(r.activation, r.gated, words)),
+    head = [b.Heading(words("chain.heading")), b.Text(words(f"chain.intro.{r.activation}")),
+            b.Latex(general_formula(state.chain.design, words)), *structure_intro(state.chain.design, words),
             b.Expander(words("chain.derivation.title"), tuple(derivation_blocks(reports["vanishing"], words))),
             b.Text(words(f"chain.slope.title.{act.name}")), slope_chart(reports, act.name, words)]
     head += facts_blocks(act.name, r.gated, words)

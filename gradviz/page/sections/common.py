@@ -14,6 +14,7 @@ from gradviz.page.export import history_table, to_csv
 from gradviz.page.formatting import magnitude_text, ratio_log10
 from gradviz.page.i18n import Words
 from gradviz.training.history import History
+from gradviz.training.remedies import REMEDIES, Remedies
 
 
 def ratio_text(words: Words, log10_numerator: float, log10_denominator: float) -> str:
@@ -44,6 +45,20 @@ def metrics_rows(items: list[tuple[b.Metric, str | None]], per_row: int = 2) -> 
     reasons = [f"{metric.label}: {reason}" for metric, reason in items if reason]
     out = (b.Metrics(tuple(metric for metric, _ in items), per_row),)
     return out + ((b.Caption(" · ".join(reasons)),) if reasons else ())
+
+
+def speed_symbol(speed: str) -> str:
+    """∂C/∂b (Nielsen's speed) or ∂C/∂W (where batch norm cancels the biases): what a per-layer chart measures
+    (History.speed, DeepConfig.speed)."""
+    return {"bias": "∂C/∂b", "weight": "∂C/∂W"}[speed]
+
+
+def remedy_sentences(experiment: str, remedies: Remedies, facts: dict, words: Words, training: bool = False) -> list[str]:
+    """One sentence (or a few) per remedy on in `remedies`, in the registry's order: its sentences for `experiment`
+    chosen and filled from `facts`, the numbers on screen (gradviz.training.remedies.Remedy.sentence_keys).
+    training: the remedies that act on training (said beside a training run), else those that shape the network."""
+    return [words(key, **facts) for remedy in REMEDIES if remedy.acts_on_training == training
+            for key in remedy.sentence_keys(experiment, remedies, facts)]
 
 
 def download(words: Words, what_key: str, make, file_name: str) -> b.Download:

@@ -14,16 +14,18 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from gradviz.experiments.nielsen import (NielsenConfig, has_published_curves, hidden_layer_theory, initial_speeds,
-                                         nielsen_per_neuron, nielsen_speeds, per_neuron_gradients, train_nielsen)
+from gradviz.experiments.nielsen import (NIELSEN_RULES, NielsenConfig, has_published_curves, hidden_layer_factor,
+                                         hidden_layer_theory, initial_speeds, nielsen_per_neuron, nielsen_speeds,
+                                         per_neuron_gradients, train_nielsen)
 from gradviz.page import blocks as b
 from gradviz.page import charts
 from gradviz.page.formatting import magnitude_text
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, dense_training_cost
-from gradviz.page.sections.common import case_columns, metrics_rows, ratio_metric, training_rows
+from gradviz.page.sections.common import (case_columns, case_title, metrics_rows, ratio_metric, remedy_sentences,
+                                         speed_symbol, training_rows)
 from gradviz.page.state import CASES, PageState
-from gradviz.training.remedies import L2, NoClip, NoRegularization
+from gradviz.training.remedies import NoRegularization
 
 SEEDS = 20
 DIGITS = 1000
@@ -51,18 +53,23 @@ def training_jobs(state: PageState) -> dict[str, Job]:
 
 
 def _network_words(config: NielsenConfig, words: Words) -> str:
-    r = config.remedies
+    """The network in words: its sizes and neurons, then its gates, skip connections and normalization."""
+    r, design = config.remedies, config.design
     key = "layers.network.relu" if r.activation == "relu" else "layers.network.sigmoid"
-    return words(key, sizes=str(config.sizes)) + (words("layers.network.gated") if r.gated else "")
+    extras = [words("layers.network.gated")] if r.gated else []
+    extras += [words("layers.network.skip")] if design.residual is not None else []
+    extras += [words(f"layers.network.norm.{design.norm}")] if design.norm is not None else []
+    return words(key, sizes=str(config.sizes)) + "".join(extras) + (words("layers.network.end") if extras else "")
 
 
-def _regularization_words(config: NielsenConfig, words: Words) -> str:
-    chosen = config.remedies.regularization
-    if isinstance(chosen, NoRegularization):
+def _regularization_words(state: PageState, words: Words) -> str:
+    """Nielsen's own L2 λ = 5, the same chosen by the switch, or what the switch chose instead."""
+    config = state.nielsen
+    if config.remedies.regularization == NoRegularization():
         return words("layers.regularization.nielsen")
-    if isinstance(chosen, L2) and chosen.lmbda == 5.0:
+    if config.rules == NIELSEN_RULES:
         return words("layers.regularization.same")
-    return words("layers.regularization.chosen", penalty=type(chosen).__name__, lmbda=f"{chosen.lmbda:g}")
+    return words("layers.regularization.chosen", penalty=state.value("penalty"), lmbda=f"{state.value('lmbda'):g}")
 
 
 def per_neuron_blocks(ours: np.ndarray, init: str, words: Words) -> list:
@@ -86,37 +93,54 @@ def per_neuron_blocks(ours: np.ndarray, init: str, words: Words) -> list:
     return [b.Text(text), chart]
 
 
+def _theory_kind(config: NielsenConfig) -> str:
+    """Which theory describes the hidden layers: "skip" (none in closed form), the normalization's, or "plain"."""
+    design = config.design
+    if design.residual is not None:
+        return "skip"
+    return design.norm or "plain"
+
+
 def _theory_rows(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) -> list:
     """Per hidden layer at initialization: the median over seeds with a 10–90 % band, and the theory line
-    anchored at the last hidden layer's median, with the per-layer factors predicted and measured."""
+    anchored at the last hidden layer's median (where a theory covers these layers), with the per-layer factors
+    predicted and measured."""
     hidden = config.n_hidden
     speeds = log10_speeds[:, :hidden]
     median = np.median(speeds, axis=0)
     low, high = np.percentile(speeds, 10, axis=0), np.percentile(speeds, 90, axis=0)
-    theory = hidden_layer_theory(config)
+    factor = hidden_layer_factor(config)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor_log10 = math.log10(theory.gradient_factor) if theory.gradient_factor > 0 else -math.inf
-    predicted = median[-1] + factor_log10 * np.arange(hidden - 1, -1, -1)
+        factor_log10 = math.nan if factor is None else (math.log10(factor) if factor > 0 else -math.inf)
+    predicted = None if factor is None else median[-1] + factor_log10 * np.arange(hidden - 1, -1, -1)
+    predicted_text = "—" if factor is None else (magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0")
     layers = np.arange(1, hidden + 1)
     measured_factor = (median[-1] - median[0]) / (hidden - 1) if hidden > 1 else math.nan
     per_layer_ratios = np.median(speeds[:, :-1] - speeds[:, 1:], axis=0) if hidden > 1 else np.array([])
-    title = words("layers.speed.axis")
+    g = speed_symbol(config.speed)
+    title = words("layers.speed.axis", g=g)
     chart = charts.per_layer_chart(f"layers-{config.case}-initial", layers, median, None,
                                    x_title=words("layers.hidden_layer"), y_title=title,
                                    value_title=words("layers.initial.median", seeds=len(speeds)),
                                    color=charts.COLORS[config.case], notes=[], theory_log10=predicted,
                                    theory_title=words("layers.theory.line"), band=(low, high),
-                                   floor_note=words("page.below_floor", count="{count}"))
+                                   floor_note=words("page.below_floor", count="{count}"),
+                                   title=case_title(words, config.case, title))
+    kind = _theory_kind(config)
+    theory = hidden_layer_theory(config)
+    phase = words(f"layers.phase.{theory.phase}")
     metrics = b.Metrics((
-        b.Metric(words("layers.metric.predicted"), magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0",
-                 words("layers.metric.predicted.help", phase=words(f"layers.phase.{theory.phase}"))),
-        b.Metric(words("layers.metric.measured"),
+        b.Metric(words("layers.metric.predicted"), predicted_text,
+                 words(f"layers.metric.predicted.help.{kind}", phase=phase, g=g)),
+        b.Metric(words("layers.metric.measured", g=g),
                  magnitude_text(-measured_factor) if math.isfinite(measured_factor) else "—",
-                 words("layers.metric.measured.help", seeds=len(speeds))),
+                 words("layers.metric.measured.help", seeds=len(speeds), g=g)),
     ), per_row=2)
-    gap = words("layers.theory.gap", layers=words("common.separator").join(magnitude_text(r) for r in per_layer_ratios),
-                predicted=magnitude_text(factor_log10) if math.isfinite(factor_log10) else "0")
-    limits = words("layers.theory.exploding") if config.case == "exploding" else words("layers.theory.limits")
+    layers_text = words("common.separator").join(magnitude_text(r) for r in per_layer_ratios)
+    gap = words("layers.theory.gap" if factor is not None else "layers.theory.none", layers=layers_text,
+                predicted=predicted_text, g=g)
+    limits = words("layers.theory.exploding") if config.case == "exploding" and kind == "plain" else \
+        words("layers.theory.limits")
     return [(b.Text(words("layers.initial.title")), metrics), (chart, b.Caption(gap + " " + limits))]
 
 
@@ -126,41 +150,34 @@ def _first_last(config: NielsenConfig, log10_speeds: np.ndarray) -> tuple[float,
     return float(median[0]), float(median[-1])
 
 
-def remedy_sentences(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) -> list[str]:
-    """One sentence per switch that changes the network at initialization (ReLU, gating, the initialization)."""
-    r = config.remedies
+def network_sentences(config: NielsenConfig, log10_speeds: np.ndarray, words: Words) -> list[str]:
+    """One sentence per remedy on that changes the network (the registry's), and one for the initialization."""
     first, last = _first_last(config, log10_speeds)
     ratio = magnitude_text(first - last) if math.isfinite(first - last) else words("common.not_a_number")
-    out = []
-    if r.activation == "relu":
-        out.append(words(f"layers.remedy.relu.{config.case}", ratio=ratio))
-    if r.gated:
-        out.append(words("layers.remedy.gating", ratio=ratio))
-    if r.init != "nielsen":
+    factor = hidden_layer_factor(config)
+    predicted = words("layers.no_theory") if factor is None else f"{factor:.3g}"
+    facts = {"case": config.case, "ratio": ratio, "predicted": predicted, "log10_ratio": first - last}
+    out = remedy_sentences("nielsen", config.remedies, facts, words)
+    if config.remedies.init != "nielsen":
         out.append(words("layers.remedy.init", ratio=ratio))
     return out
 
 
 def training_sentences(config: NielsenConfig, history, words: Words) -> list[str]:
-    """One sentence per switch that acts on training (clipping, regularization)."""
-    r = config.remedies
-    out = []
-    if not isinstance(r.clip, NoClip):
-        capped = history.symptoms["clipped"].evidence["capped"]
-        out.append(words("layers.remedy.clip", capped=capped, updates=len(history.update_grad_log10)))
-    if not isinstance(r.regularization, NoRegularization):
-        out.append(words("layers.remedy.regularize.same" if r.regularization == L2(5.0) else "layers.remedy.regularize"))
-    return out
+    """One sentence per remedy on that acts on training (the registry's)."""
+    facts = {"capped": history.symptoms["clipped"].evidence["capped"], "updates": len(history.update_grad_log10),
+             "base": NIELSEN_RULES}
+    return remedy_sentences("nielsen", config.remedies, facts, words, training=True)
 
 
 def column(config: NielsenConfig, speeds: np.ndarray, words: Words) -> list[tuple]:
     case = config.case
     first, last = _first_last(config, speeds)
     rows = [(b.Heading(words(f"layers.case.{case}"), 3), b.Caption(words(f"layers.setup.{case}")),
-             ) + metrics_rows([ratio_metric(words, words("layers.metric.first_last"),
+             ) + metrics_rows([ratio_metric(words, words("layers.metric.first_last", g=speed_symbol(config.speed)),
                                             words("layers.metric.first_last.help", seeds=len(speeds)), first, last)])]
     rows += _theory_rows(config, speeds, words)
-    rows.append(tuple(b.Text(sentence) for sentence in remedy_sentences(config, speeds, words)))
+    rows.append(tuple(b.Text(sentence) for sentence in network_sentences(config, speeds, words)))
     return rows
 
 
@@ -193,8 +210,8 @@ def render_training(state: PageState, results: dict, words: Words) -> tuple:
         rows = [(b.Heading(words("layers.training", case=words(f"page.case.{case}"), epochs=int(history.times[-1])), 4),),
                 note + tuple(b.Text(sentence) for sentence in training_sentences(config, history, words))]
         columns.append(rows + training_rows(f"layers-{case}", case, hidden_only(history, hidden_layers), words,
-                                            y_title=words("layers.speed.axis"), series_title=words("layers.hidden_layer"),
-                                            reference=reference))
+                                            y_title=words("layers.speed.axis", g=speed_symbol(history.speed)),
+                                            series_title=words("layers.hidden_layer"), reference=reference))
     return tuple(head) + case_columns(columns)
 
 
@@ -202,7 +219,7 @@ def render(state: PageState, results: dict, words: Words) -> tuple:
     config = state.nielsen
     head = [b.Heading(words("layers.heading")),
             b.Text(words("layers.intro", network=_network_words(config, words),
-                         regularization=_regularization_words(config, words),
+                         regularization=_regularization_words(state, words),
                          epochs=state.nielsen_training.steps))]
     head.append(b.Expander(words("layers.per_neuron.title"),
                            tuple(per_neuron_blocks(results["per_neuron"], state.remedies.init, words))))

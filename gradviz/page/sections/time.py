@@ -13,18 +13,17 @@ from dataclasses import replace
 import numpy as np
 
 from gradviz.engine.initializations import get_scheme
-from gradviz.engine.meanfield import mean_field
-from gradviz.experiments.recurrent import (RecurrentConfig, recurrent_gradients, recurrent_remedies, recurrent_setup,
-                                           train_recurrent)
+from gradviz.engine.meanfield import mean_field, normalized_gradient_factor
+from gradviz.experiments.recurrent import (RecurrentConfig, recurrent_design, recurrent_gradients, recurrent_remedies,
+                                           recurrent_setup, train_recurrent)
 from gradviz.page import blocks as b
 from gradviz.page import charts
 from gradviz.page.export import through_time_table, to_csv
 from gradviz.page.i18n import Words
 from gradviz.page.jobs import Job, recurrent_cost
 from gradviz.page.sections.common import (case_columns, case_title, download, metrics_rows, ratio_metric, ratio_text,
-                                         training_rows)
+                                         remedy_sentences, training_rows)
 from gradviz.page.state import CASES, PageState
-from gradviz.training.remedies import NoClip, NoRegularization
 
 GAMMA = {"tanh": 1.0, "sigmoid": 0.25}
 BIAS_VARIANCE = 0.01
@@ -58,10 +57,20 @@ def largest_singular_value(config: RecurrentConfig) -> float:
 
 
 def theory_factor(config: RecurrentConfig) -> float:
-    """Mean-field theory's per-step gradient factor √χ₁ for W = scale · W₀: σ_w² = scale² × the scheme's."""
+    """Mean-field theory's per-step gradient factor for W = scale · W₀ (σ_w² = scale² × the scheme's): √χ₁, or
+    with layer norm the normalized layer's factor (gradviz.engine.meanfield.normalized_gradient_factor)."""
     r = recurrent_remedies(config.remedies)
     sigma_w2, _ = get_scheme(r.init).variances(config.width, config.width, r.init_gain)
+    design = recurrent_design(config.remedies)
+    if design.norm is not None:
+        return normalized_gradient_factor(design.norm, design.activation, config.scale**2 * sigma_w2, BIAS_VARIANCE)
     return mean_field(r.activation, config.scale**2 * sigma_w2, BIAS_VARIANCE).gradient_factor
+
+
+def _measured_text(config: RecurrentConfig, log10_norms: np.ndarray) -> str:
+    """The measured per-step factor, (‖∂C/∂h₀‖ / ‖∂C/∂h_T‖)^(1/T), as text ("—" where undefined)."""
+    ratio = log10_norms[0] - log10_norms[-1]
+    return f"{10 ** (ratio / config.steps):.3g}" if math.isfinite(ratio) else "—"
 
 
 def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: Words, title: str | None = None) -> b.Chart:
@@ -83,29 +92,21 @@ def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: 
                                   floor_note=words("page.below_floor", count="{count}"), title=title)
 
 
-def remedy_sentences(config: RecurrentConfig, log10_norms: np.ndarray, words: Words) -> list[str]:
-    """One sentence per switch that changes the RNN itself (ReLU, gating)."""
+def network_sentences(config: RecurrentConfig, log10_norms: np.ndarray, words: Words) -> list[str]:
+    """One sentence per remedy on that changes the RNN itself (the registry's)."""
     r = recurrent_remedies(config.remedies)
-    ratio = ratio_text(words, log10_norms[0], log10_norms[-1])
-    out = []
-    if r.activation == "relu":
-        out.append(words(f"time.remedy.relu.{config.case}", ratio=ratio))
-    if r.gated:
-        out.append(words("time.remedy.gating", ratio=ratio, f=f"{1 / (1 + math.exp(-r.forget_bias)):.3f}"))
-    return out
+    f = f"{1 / (1 + math.exp(-r.forget_bias)):.3f}" if r.gated else ""
+    facts = {"case": config.case, "ratio": ratio_text(words, log10_norms[0], log10_norms[-1]), "f": f,
+             "log10_ratio": float(log10_norms[0] - log10_norms[-1]),
+             "theory": f"{theory_factor(config):.3g}", "measured": _measured_text(config, log10_norms)}
+    return remedy_sentences("recurrent", config.remedies, facts, words)
 
 
 def training_sentences(config: RecurrentConfig, log10_norms: np.ndarray, history, words: Words) -> list[str]:
-    """One sentence per switch that acts on training (clipping, regularization)."""
-    r = recurrent_remedies(config.remedies)
-    out = []
-    if not isinstance(r.clip, NoClip):
-        capped = history.symptoms["clipped"].evidence["capped"]
-        out.append(words("time.remedy.clip", capped=capped, updates=len(history.update_grad_log10),
-                         ratio=ratio_text(words, log10_norms[0], log10_norms[-1])))
-    if not isinstance(r.regularization, NoRegularization):
-        out.append(words("time.remedy.regularize"))
-    return out
+    """One sentence per remedy on that acts on training (the registry's)."""
+    facts = {"capped": history.symptoms["clipped"].evidence["capped"], "updates": len(history.update_grad_log10),
+             "ratio": ratio_text(words, log10_norms[0], log10_norms[-1])}
+    return remedy_sentences("recurrent", config.remedies, facts, words, training=True)
 
 
 def column(config: RecurrentConfig, gradients, words: Words) -> list[tuple]:
@@ -119,10 +120,8 @@ def column(config: RecurrentConfig, gradients, words: Words) -> list[tuple]:
         metrics.append((b.Metric(words("time.metric.pascanu"), f"{sigma:.3g} / {1 / GAMMA[r.activation]:g}",
                                  words("time.metric.pascanu.help", act=r.activation,
                                        bound=f"{1 / GAMMA[r.activation]:g}")), None))
-    factor = theory_factor(config)
-    measured = (norms[0] - norms[-1]) / config.steps if math.isfinite(norms[0] - norms[-1]) else math.nan
     metrics.append((b.Metric(words("time.metric.factor"),
-                             f"{factor:.3g} / {10 ** measured:.3g}" if math.isfinite(measured) else f"{factor:.3g} / —",
+                             f"{theory_factor(config):.3g} / {_measured_text(config, norms)}",
                              words("time.metric.factor.help")), None))
     return [
         (b.Heading(words(f"time.case.{case}", scale=f"{config.scale:g}"), 3),
@@ -130,7 +129,7 @@ def column(config: RecurrentConfig, gradients, words: Words) -> list[tuple]:
          *metrics_rows(metrics)),
         (through_time_chart(config, norms, words, title=case_title(words, case, words("time.chart.name"))),
          b.Caption(words("time.theory.limits"))),
-        tuple(b.Text(s) for s in remedy_sentences(config, norms, words))
+        tuple(b.Text(s) for s in network_sentences(config, norms, words))
         + (download(words, "time.csv", lambda: to_csv(through_time_table(norms)), f"gradviz_rnn_{case}.csv"),),
     ]
 
