@@ -128,3 +128,12 @@ def test_pascanu_condition_and_the_vanishing_it_guarantees(activation, gain):
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_any_clipping_rule_clips_the_cliffs_descent_as_it_clips_a_network():
+    """Clipping by value clamps each of ∇E's two entries (it no longer reuses its number as a norm threshold)."""
+    from gradviz.training.remedies import ClipValue
+
+    clipped = descend(DEMO.w, DEMO.b, DEMO.steps, DEMO.eta, ClipValue(0.1))
+    steps = np.abs(np.stack([np.diff(clipped.w), np.diff(clipped.b)]))
+    assert np.all(steps <= DEMO.eta * 0.1 * (1 + 1e-12)) and steps.max() == pytest.approx(DEMO.eta * 0.1)
