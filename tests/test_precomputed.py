@@ -16,6 +16,7 @@ import gradviz.page.precomputed as precomputed
 from gradviz.page.precomputed import (code_version, load_precomputed, neighbour_jobs, neighbour_values,
                                       numerical_environment, shipped_payload)
 from gradviz.page.sections import SECTIONS
+from gradviz.page.settings import DEFAULTS, SWITCHES
 from gradviz.page.state import PageState
 from gradviz.training.history import History
 
@@ -51,10 +52,12 @@ def test_the_shipped_file_was_made_by_this_code_and_holds_every_neighbour_job(pa
     assert set(neighbour_jobs()) == set(payload["results"])
 
 
-def test_there_are_six_neighbours_the_default_and_each_switch_alone_and_all_four():
-    switches = [tuple(name for name in ("relu", "gating", "clip", "regularize") if values[name])
-                for values in neighbour_values()]
-    assert switches == [(), ("relu",), ("gating",), ("clip",), ("regularize",), ("relu", "gating", "clip", "regularize")]
+def test_the_neighbours_are_the_default_each_switch_alone_and_all_of_them():
+    on = [tuple(f"{name}={values[name]}" for name in SWITCHES if values[name] != DEFAULTS[name])
+          for values in neighbour_values()]
+    assert on == [(), ("relu=True",), ("gating=True",), ("clip=True",), ("regularize=True",), ("skip=True",),
+                  ("norm=batch",), ("norm=layer",),
+                  ("relu=True", "gating=True", "clip=True", "regularize=True", "skip=True", "norm=layer")]
 
 
 def test_results_are_used_only_in_the_numerical_environment_they_were_computed_in(monkeypatch):

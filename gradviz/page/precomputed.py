@@ -1,6 +1,7 @@
 """Results of the default view and its neighbours, shipped with the app so they answer at once.
 
-The neighbours are the default settings with each remedy switch turned on alone, and with all four on;
+The neighbours are the default settings with each remedy switch turned on alone (a choice: each of its values), and
+with all of them on;
 for each, every section's jobs (its training panel's too) and every lesson step's. They are computed by `python scripts/precompute.py` into
 gradviz/data/precomputed.pkl.gz (a pickle of {job key: result}, versioned by the package's code hash) and
 a test recomputes them to check they equal a fresh computation. Shipping beats a warm-up at server start
@@ -28,15 +29,22 @@ from importlib.resources import files
 
 from gradviz.training.history import History
 
-from gradviz.page.settings import DEFAULTS
+from gradviz.page.settings import DEFAULTS, SETTINGS, SWITCHES
 
-REMEDY_SWITCHES = ("relu", "gating", "clip", "regularize")
 FILE_NAME = "precomputed.pkl.gz"
 
 
+def _on(switch: str) -> list:
+    """The values that turn a remedy switch on: True, or each of its choices but the default (off)."""
+    setting = SETTINGS[switch]
+    return [True] if setting.kind == "bool" else [value for value in setting.choices if value != setting.default]
+
+
 def neighbour_values() -> list[dict]:
-    """The default settings, each remedy switch on alone, and all four on."""
-    variants = [{}] + [{switch: True} for switch in REMEDY_SWITCHES] + [{switch: True for switch in REMEDY_SWITCHES}]
+    """The default settings, each remedy switch on alone (each of its values), and all of them on (a choice at its
+    last value: layer norm, which applies wherever normalization does)."""
+    variants = [{}] + [{switch: value} for switch in SWITCHES for value in _on(switch)]
+    variants.append({switch: _on(switch)[-1] for switch in SWITCHES})
     return [{**DEFAULTS, **variant} for variant in variants]
 
 
@@ -48,13 +56,13 @@ def neighbour_jobs() -> dict:
 
     jobs = {}
     for values in neighbour_values():
-        state = PageState.of(values)
+        state, lesson = PageState.of(values), PageState.of({**values, "lesson": True})
         for section in SECTIONS.values():
             kinds = [section.jobs] + ([section.training_jobs] if section.training_jobs else [])
             for job in (job for kind in kinds for job in kind(state).values()):
                 jobs[job.key] = job
         for step in STEPS:
-            for job in step.jobs(state).values():
+            for job in step.jobs(lesson).values():
                 jobs[job.key] = job
     return jobs
 
@@ -143,13 +151,13 @@ def warm_views(results, views, languages=("en", "zh"), pause: float = 0.05, dela
 
     time.sleep(delay)
     for values in neighbour_values():
-        state = PageState.of(values)
+        state, in_lesson = PageState.of(values), PageState.of({**values, "lesson": True})
         for number, step in enumerate(lesson.STEPS, start=1):
-            found = _found(step.jobs(state), results)
+            found = _found(step.jobs(in_lesson), results)
             for lang, answer in ((lang, answer) for lang in languages for answer in (step.options or (None,))):
-                key = step_view_key(number, values, lang, answer)
+                key = step_view_key(number, dict(in_lesson.values), lang, answer)
                 if found is not None and key not in views:
-                    views.put(key, prepare(lesson.render(step, state, found, Words(lang), answer)))
+                    views.put(key, prepare(lesson.render(step, in_lesson, found, Words(lang), answer)))
                     time.sleep(pause)
         found = _found(SECTIONS["chain"].jobs(state), results)
         for lang in languages:
