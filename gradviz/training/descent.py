@@ -155,10 +155,10 @@ def train(net: Network, x, y, epochs: int, eta: float, batch_size: int | None = 
           progress: Callable[[float], None] | None = None, speed: str = "bias") -> History:
     """Train `net` on (x, y) for `epochs` epochs of gradient descent with learning rate eta (see module doc).
 
-    clip: None, ClipNorm or ClipValue; regularization: None, L2 or L1. progress, if given, is called with
-    the fraction done after every epoch. speed: the per-layer norm recorded, "bias" (‖∂C/∂b_l‖, Nielsen's) or
-    "weight" (‖∂C/∂W_l‖). A run whose weights become NaN or infinite stops there and says so
-    (History.stopped_early); it never raises for it.
+    clip: None or a clipping rule (gradviz.training.remedies: ClipNorm, ClipValue, …); regularization: None, L2 or
+    L1. progress, if given, is called with the fraction done after every epoch. speed: the per-layer norm recorded,
+    "bias" (‖∂C/∂b_l‖, Nielsen's) or "weight" (‖∂C/∂W_l‖). A run whose weights become NaN or infinite stops there and
+    says so (History.stopped_early); it never raises for it.
     """
     epochs = whole_number(epochs, "epochs", 1)
     if epochs > MAX_STEPS:
