@@ -151,7 +151,7 @@ def control(setting, words: Words, where, disabled: bool = False, reason: str | 
     elif kind in ("radio", "select", "segmented"):
         option = {"choice": setting.choices}["choice"]
         fmt = (lambda v: words(f"page.section.{v}")) if setting.name == "section" else \
-            (lambda v, name=setting.name: words(f"settings.{name}.{v}"))
+            (lambda v: words(setting.choice_key(v)))
         if kind == "radio":
             where.radio(label, option, key=setting.name, help=help_text, format_func=fmt, horizontal=True)
         elif kind == "select":
@@ -391,7 +391,7 @@ def show_section(name: str, state: PageState, words: Words) -> None:
     if name == "run" and your_run(state, words):
         return
     for switch, reasons in not_applied(state.remedies, name):
-        st.info(words("page.not_applied", remedy=words(f"settings.{switch}"),
+        st.info(words("page.not_applied", remedy=words(SETTINGS[switch].label_key),
                       reason=" ".join(words(reason) for reason in reasons)))
     section = SECTIONS[name]
     key = view_key(name, dict(state.values), words.lang)

@@ -276,7 +276,7 @@ def test_the_cliff_shows_a_wall_and_the_descent_that_leaves_the_map():
 
 def test_the_clipping_switch_adds_the_clipped_descent_to_the_cliff():
     paths = datasets_of(page(section="theory", clip="1", lang="en", **SMALL))["theory-cliff-surface-paths"]
-    rule = en("theory.cliff.rule", mode=en("settings.clip_by.norm"), threshold="1")
+    rule = en("theory.cliff.rule", mode=en("remedy.clip_by.norm"), threshold="1")
     clipped = paths[paths["series"] == en("theory.cliff.clipped", rule=rule)]
     assert paths["series"].nunique() == 2 and len(clipped) > 2 and not clipped["left"].any()
 

@@ -19,7 +19,7 @@ from gradviz.page.sections.run import EXAMPLES, RECORDERS
 from gradviz.page.settings import SECTIONS as SECTION_NAMES
 from gradviz.page.lesson import STEPS
 from gradviz.page.lesson import SWITCHES as LESSON_SWITCHES
-from gradviz.page.settings import SETTINGS, SWITCHES, TABLE
+from gradviz.page.settings import SETTINGS, TABLE
 from gradviz.page.state import CASES
 from gradviz.training.diagnostics import VERDICTS
 from gradviz.training.remedies import catalogue_keys
@@ -36,7 +36,6 @@ ACTIVATIONS = ("sigmoid", "relu")  # what the ReLU switch makes of the page's ne
 CHOICE_SETTINGS = [s for s in TABLE if s.kind == "choice" and s.name != "section"]
 STEP_NAMES = tuple(step.name for step in STEPS)
 REMEDY_STEPS = tuple(step.name for step in STEPS if step.remedy)
-REMEDY_SWITCHES = tuple(SWITCHES)
 NORMS = ("batch", "layer")
 
 # Every key the code builds from an f-string, with the values its parts take. A new f-string key in the page
@@ -65,16 +64,14 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "settings.init.{config.scheme}": {"config.scheme": tuple(SCHEMES)},
     "settings.init.{r.init}": {"r.init": tuple(SCHEMES)},
     "settings.group.{group}": {"group": tuple(dict.fromkeys(s.place for s in TABLE if s.place not in ("top", "panel")))},
-    "settings.{self.name}": {"self.name": tuple(s.name for s in TABLE)},
-    "settings.{self.name}.help": {"self.name": tuple(s.name for s in TABLE)},
     "deep.preset.{name}": {"name": tuple(PRESETS)},
     "deep.column.{name}": {"name": ("chosen", "compared", "plain")},
     "deep.structure.inside.{config.norm or 'none'}": tuple(f"deep.structure.inside.{n}" for n in ("none",) + NORMS),
     "deep.structure.after.{config.norm}": {"config.norm": NORMS},
-    "settings.norm.{config.norm}": {"config.norm": NORMS},
+    "remedy.norm.{config.norm}": {"config.norm": NORMS},
     "layers.network.norm.{design.norm}": {"design.norm": NORMS},
     "layers.metric.predicted.help.{kind}": {"kind": ("plain", "skip") + NORMS},
-    "settings.clip_by.{state.value('clip_by')}": tuple(f"settings.clip_by.{v}" for v in SETTINGS["clip_by"].choices),
+    "remedy.clip_by.{state.value('clip_by')}": tuple(SETTINGS["clip_by"].choice_key(v) for v in SETTINGS["clip_by"].choices),
     "layers.phase.{theory.phase}": {"theory.phase": tuple(PHASE_NAMES.values())},
     "layers.setup.{case}": {"case": CASES},
     "theory.phase.intro.{diagram.activation}": {"diagram.activation": ACTIVATIONS},
@@ -99,13 +96,9 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "lesson.{step.name}.question": {"step.name": REMEDY_STEPS},
     "lesson.{step.name}.option.{option}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
     "lesson.{step.name}.option.{right}": tuple(f"lesson.{s.name}.option.{o}" for s in STEPS for o in s.options),
-    "settings.{step.remedy}": {"step.remedy": LESSON_SWITCHES},
-    "settings.{switch}": {"switch": REMEDY_SWITCHES},
     "lesson.name.{switch}": {"switch": LESSON_SWITCHES},
     "checklist.note.{case}.{family}": tuple(f"checklist.note.{case}.{family}" for case in CASES
                                              for family in ("vanishing", "exploding", "dead", "healthy") if family != case),
-    # app.py's option names of the choice settings: the pairs, not a product
-    "settings.{name}.{v}": tuple(f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices),
 }
 # Keys built by concatenation: "chain.story.vanishing." + ….
 PREFIXED = {"chain.story.vanishing.": ("gated", "skip") + ACTIVATIONS, "lesson.regularize.idea.": SETTINGS["penalty"].choices}
@@ -239,7 +232,7 @@ def test_concatenated_and_evidence_keys_exist():
 
 def test_every_setting_has_a_label_help_and_option_names():
     wanted = [s.label_key for s in TABLE] + [s.help_key for s in TABLE]
-    wanted += [f"settings.{s.name}.{choice}" for s in CHOICE_SETTINGS for choice in s.choices]
+    wanted += [s.choice_key(choice) for s in CHOICE_SETTINGS for choice in s.choices]
     wanted += [f"page.section.{name}" for name in SECTION_NAMES]
     assert not [key for key in wanted if key not in MESSAGES]
 

@@ -193,7 +193,7 @@ def test_a_remedy_switched_off_after_the_answer_says_so_and_claims_nothing():
     step = step_named("relu")
     state = state_with()
     blocks = lesson.render(step, state, results(step, state), Words("en"), "faster")
-    assert texts(blocks)[0] == t("lesson.remedy_off", "en", remedy=t("settings.relu", "en"))
+    assert texts(blocks)[0] == t("lesson.remedy_off", "en", remedy=t("remedy.relu", "en"))
     assert not [s for s in texts(blocks) if s.startswith("Each factor is now")]
 
 

@@ -26,7 +26,7 @@ ALL_ON = Remedies("relu", 2.0, ClipNorm(1.0), L1(0.5), residual=True, norm="laye
 
 def test_the_registry_has_one_entry_per_remedy_in_the_page_order():
     assert [remedy.name for remedy in REMEDIES] == ["relu", "gating", "clip", "regularize", "skip", "norm"]
-    assert REGISTRY["skip"].label_key == "settings.skip"
+    assert REGISTRY["skip"].label_key == "remedy.skip"
     rows = [row.name for remedy in REMEDIES for row in remedy.rows]
     assert len(rows) == len(set(rows))
     for remedy in REMEDIES:

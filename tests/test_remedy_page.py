@@ -69,8 +69,8 @@ def switch(at, name: str):
 def test_the_new_switches_sit_under_the_articles_four_with_their_names_and_url_keys(lang):
     at = open_page(lang=lang, section="layers", **SMALL)
     assert not exceptions(at)
-    assert switch(at, "skip").label == t("settings.skip", lang) and not switch(at, "skip").disabled
-    assert switch(at, "norm").label == t("settings.norm", lang) and not switch(at, "norm").disabled
+    assert switch(at, "skip").label == t("remedy.skip", lang) and not switch(at, "skip").disabled
+    assert switch(at, "norm").label == t("remedy.norm", lang) and not switch(at, "norm").disabled
     switch(at, "skip").set_value(True).run()
     switch(at, "norm").set_value("layer").run()
     assert not exceptions(at)
@@ -102,7 +102,7 @@ def test_the_chain_says_in_one_sentence_why_one_neuron_cannot_be_normalized():
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_batch_norm_in_the_rnn_is_said_not_to_apply_and_the_rnn_is_drawn_without_it(lang):
     at = page(section="time", norm="batch", lang=lang)
-    notice = t("page.not_applied", lang, remedy=t("settings.norm", lang), reason=t("remedy.norm.na.recurrent_batch", lang))
+    notice = t("page.not_applied", lang, remedy=t("remedy.norm", lang), reason=t("remedy.norm.na.recurrent_batch", lang))
     assert [box.value for box in at.info] == [notice]
     plain = datasets_of(page(section="time", lang=lang))
     assert all(plain[name].equals(frame) for name, frame in datasets_of(at).items())

@@ -42,7 +42,7 @@ from gradviz.page.sections import layers as layers_section
 from gradviz.page.sections import time as time_section
 from gradviz.page.sections.common import clipping_chart, speed_symbol, speeds_chart
 from gradviz.page.state import CASES, PageState
-from gradviz.training.remedies import REMEDIES
+from gradviz.training.remedies import REGISTRY, REMEDIES
 
 SWITCHES = tuple(remedy.rows[0].name for remedy in REMEDIES if remedy.in_article)  # the article's four remedies
 ANALYSIS = ("relu", "gating")  # the switches that change a chain at initialization (no training drawn)
@@ -592,7 +592,7 @@ def render(step: Step, state: PageState, results: dict, words: Words, answer: st
     if step.remedy is None:
         return tuple(step.render(state, results, words))
     if not dict(state.values)[step.remedy]:
-        notice = b.Notice("info", words("lesson.remedy_off", remedy=words(f"settings.{step.remedy}")))
+        notice = b.Notice("info", words("lesson.remedy_off", remedy=words(REGISTRY[step.remedy].label_key)))
         return (notice, *step.render(state, results, words, explain=False))
     return (feedback(step, answer, state, results, words), *step.render(state, results, words))
 

@@ -36,7 +36,8 @@ class Setting:
     group it sits in; shown_if: the bool setting that must be on (or
     "name=value" for a choice) for the control to show; step and fmt for number inputs; only: "lesson" or
     "sections" for a setting that means something in that view alone (it is left out of the other's URL);
-    names_view: the setting that says which step or section is shown, written in every link of its view.
+    names_view: the setting that says which step or section is shown, written in every link of its view; area: the
+    catalogue area of its words (a remedy's rows: "remedy").
     """
 
     name: str
@@ -50,17 +51,22 @@ class Setting:
     shown_if: str | None = None
     step: float | None = None
     fmt: str | None = None
+    area: str = "settings"
     in_url: bool = True
     only: str | None = None
     names_view: bool = False
 
     @property
     def label_key(self) -> str:
-        return f"settings.{self.name}"
+        return f"{self.area}.{self.name}"
 
     @property
     def help_key(self) -> str:
-        return f"settings.{self.name}.help"
+        return f"{self.area}.{self.name}.help"
+
+    def choice_key(self, choice) -> str:
+        """The catalogue key of one of its choices' label."""
+        return f"{self.area}.{self.name}.{choice}"
 
     def parse(self, raw: str) -> tuple[object, str | None]:
         """(value, problem): problem None, "clamped" or "invalid"."""

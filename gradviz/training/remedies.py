@@ -249,10 +249,11 @@ class TrainingRules:
 
 @dataclass(frozen=True)
 class SettingRow:
-    """One setting of a remedy, field for field the page's gradviz.page.settings.Setting: its URL name (label and
-    help are the catalogue's "settings.<name>" and "settings.<name>.help"), kind ("bool", "float", "choice"),
-    default, widget, place ("top" for a remedy's switch, "remedies" for its own settings), range or choices, the
-    setting that must be on for it to show, and the number input's step and format."""
+    """One setting of a remedy, field for field the page's gradviz.page.settings.Setting: its URL name, kind ("bool",
+    "float", "choice"), default, widget, place ("top" for a remedy's switch, "remedies" for its own settings), range
+    or choices, the setting that must be on for it to show, the number input's step and format, and the catalogue
+    area of its words: a remedy's are "remedy.<name>" (label), "remedy.<name>.help" and "remedy.<name>.<choice>",
+    all in one file with the rest of the remedies' words."""
 
     name: str
     kind: str
@@ -265,6 +266,7 @@ class SettingRow:
     shown_if: str | None = None
     step: float | None = None
     fmt: str | None = None
+    area: str = "remedy"
 
 
 def _same(design: Design, remedies: Remedies, context: Mapping) -> Design:
@@ -327,7 +329,7 @@ class Remedy:
     @property
     def label_key(self) -> str:
         """The catalogue key of its switch's label."""
-        return f"settings.{self.rows[0].name}"
+        return f"{self.rows[0].area}.{self.rows[0].name}"
 
     def why_not(self, experiment: str, remedies: Remedies | None = None) -> str | None:
         """The catalogue key saying why this remedy (as remedies has it) does not apply to `experiment`, or None."""
@@ -484,7 +486,7 @@ REMEDIES: tuple[Remedy, ...] = (
         is_on=lambda r: not isinstance(r.clip, NoClip),
         training=_clip,
         unavailable={"deep": NOT_TRAINED, "phase": NOT_TRAINED, "your_run": YOUR_RUN},
-        sentences={"chain": tuple(f"chain.remedy.clip.{mode}" for mode in CLIP_RULES),
+        sentences={"chain": tuple(f"remedy.clip.chain.{mode}" for mode in CLIP_RULES),
                    "nielsen": ("layers.remedy.clip",), "recurrent": ("time.remedy.clip",)},
         say=_say_clip, in_article=True),
     Remedy(
@@ -534,8 +536,8 @@ def catalogue_keys() -> set[str]:
     not apply, its sentences, its theory): the words a page built from the registry needs in both languages."""
     keys = set()
     for remedy in REMEDIES:
-        keys |= {key for row in remedy.rows for key in (f"settings.{row.name}", f"settings.{row.name}.help")}
-        keys |= {f"settings.{row.name}.{choice}" for row in remedy.rows for choice in row.choices}
+        keys |= {key for row in remedy.rows for key in (f"{row.area}.{row.name}", f"{row.area}.{row.name}.help")}
+        keys |= {f"{row.area}.{row.name}.{choice}" for row in remedy.rows for choice in row.choices}
         for reason in remedy.unavailable.values():
             keys |= set(reason.values()) if isinstance(reason, Mapping) else {reason}
         keys |= {key for sentence_keys in remedy.sentences.values() for key in sentence_keys}

@@ -107,7 +107,7 @@ def structure_label(name: str, config: DeepConfig, words: Words) -> str:
     if config.residual:
         parts.append(words("deep.label.skip.scaled" if config.branch_scaling else "deep.label.skip"))
     if config.norm:
-        parts.append(words(f"settings.norm.{config.norm}"))
+        parts.append(words(f"remedy.norm.{config.norm}"))
     if name == "plain":
         parts.append(words("deep.label.plain"))
     return " · ".join(parts)

@@ -77,7 +77,7 @@ def _activation(state: PageState) -> str:
 
 def _clipping(state: PageState, words: Words) -> str:
     """The clipping switch's rule in words: how it clips and at which threshold."""
-    return words("theory.cliff.rule", mode=words(f"settings.clip_by.{state.value('clip_by')}"),
+    return words("theory.cliff.rule", mode=words(f"remedy.clip_by.{state.value('clip_by')}"),
                  threshold=f"{state.value('clip_threshold'):g}")
 
 
