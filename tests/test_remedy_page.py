@@ -155,6 +155,19 @@ def test_a_scaled_skip_names_its_scale_and_the_factor_it_gives():
     assert "13.5" in said(blocks, "remedy.skip.chain.exploding")[0]
 
 
+@pytest.mark.parametrize("clip_by", ["norm", "value"])
+def test_the_trained_chain_says_what_clipping_did(clip_by):
+    """The training panel's clipping sentence, from the trained run's own count of capped steps."""
+    state = PageState.of({**DEFAULTS, "clip": True, "clip_by": clip_by})
+    panel = SECTIONS["chain"]
+    results = {name: job() for name, job in panel.training_jobs(state).items()}
+    blocks = panel.render_training(state, results, Words("en"))
+    sentences = said(blocks, f"remedy.clip.chain.{clip_by}")
+    for case, sentence in zip(("vanishing", "exploding"), sentences, strict=True):
+        history = results[f"training.{case}"]
+        assert f"{history.symptoms['clipped'].evidence['capped']} of {len(history.update_grad_log10)} steps" in sentence
+
+
 @pytest.mark.parametrize("norm", ["layer", "batch"])
 def test_nielsens_network_says_its_ratio_and_what_the_charts_measure(norm):
     blocks, results = rendered("layers", norm=norm, hidden=2, epochs=1)

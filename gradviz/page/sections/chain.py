@@ -378,10 +378,11 @@ def training_facts(state: PageState, report: ChainReport, trained, words: Words)
 
 
 def training_sentences(state: PageState, report: ChainReport, trained, words: Words) -> list[str]:
-    """What one step did, and one sentence per remedy on that acts on training."""
+    """What one step did, and one sentence per remedy on that acts on training (the trained chain's remedies: the
+    report is of the chain at initialization, without them)."""
     collapse = collapse_sentence(trained, report, words)
     return ([collapse] if collapse else []) + remedy_sentences(
-        "chain", report.config.remedies, training_facts(state, report, trained, words), words, training=True)
+        "chain", state.chain.remedies, training_facts(state, report, trained, words), words, training=True)
 
 
 COLLAPSE_DECADES = 6.0  # a gradient that falls this many decades in one step has saturated the chain
