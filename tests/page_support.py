@@ -127,7 +127,7 @@ LATIN_ALLOWED = {
     "sigmoid", "tanh", "softmax", "csv", "utf", "float", "nan", "numpy", "json", "github", "http", "https",
     "english", "adam", "sgd", "batchnorm", "momentum", "orthogonal", "cs231n", "vega", "altair", "streamlit",
     "tuple", "mit", "license", "mlxtend", "tensorboard", "torch", "wandb", "jupyter", "colab", "gzip", "events",
-    "tfevents", "lines", "ioffe", "szegedy", "yang", "fixup", "skipinit", "transformer",
+    "tfevents", "lines", "fixup", "skipinit", "transformer",
 }
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # The Chinese an English page may show: the article's own title (named in the introduction) and the name of
@@ -137,7 +137,8 @@ CJK_ALLOWED = ("《梯度消失和梯度爆炸》", "中文")
 
 def _strip_for_words(text: str) -> str:
     """Text without what is not prose: links' targets, URLs, inline math, code, LaTeX commands, identifiers
-    with underscores or digits, and Streamlit's :color[…] and :color-background[…] directive names. Markdown's
+    with underscores or digits, Streamlit's :color[…] and :color-background[…] directive names, and the authors a
+    Chinese sentence cites ("X 等人", X et al.; "X 与 Y 2015"), so a new paper's authors need no list. Markdown's
     backslash escapes (a user's names, shown as plain text) are read as the characters they escape."""
     text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
     text = re.sub(r"\]\([^)]*\)", "]", text)
@@ -147,6 +148,7 @@ def _strip_for_words(text: str) -> str:
     text = re.sub(r"\\(begin|end)\{[^}]*\}", " ", text)
     text = re.sub(r"\\[A-Za-z]+", " ", text)
     text = re.sub(r":[a-z]+(-background)?\[", " ", text)
+    text = re.sub(r"\b[A-Z][a-z]+(?= ?(等人|与|和|\d{4}))", " ", text)  # cited: "Brock 等人", "Ioffe 与 Szegedy 2015"
     text = re.sub(r"\b\w+(\.\w+)+\b", " ", text)  # dotted names: a user's layer "hidden.0", a file "x.py"
     text = re.sub(r"\b\w*(_|\d)\w*\b", " ", text)
     text = re.sub(r"\b[A-Za-z]+\(", " ", text)  # math functions: sign(w), max(z, 0)
