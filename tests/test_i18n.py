@@ -72,6 +72,8 @@ TEMPLATES: dict[str, dict[str, tuple] | tuple] = {
     "layers.network.norm.{design.norm}": {"design.norm": NORMS},
     "layers.metric.predicted.help.{kind}": {"kind": ("plain", "skip") + NORMS},
     "remedy.clip_by.{state.value('clip_by')}": tuple(SETTINGS["clip_by"].choice_key(v) for v in SETTINGS["clip_by"].choices),
+    "remedy.clip_by.{values['clip_by']}.rule": tuple(f"{SETTINGS['clip_by'].choice_key(v)}.rule"
+                                                     for v in SETTINGS["clip_by"].choices),
     "layers.phase.{theory.phase}": {"theory.phase": tuple(PHASE_NAMES.values())},
     "layers.setup.{case}": {"case": CASES},
     "theory.phase.intro.{diagram.activation}": {"diagram.activation": ACTIVATIONS},

@@ -602,12 +602,14 @@ def idea(step: Step, state: PageState, words: Words) -> tuple:
     key = f"lesson.{step.name}.idea"
     if step.remedy == "regularize":
         key += "." + str(dict(state.values)["penalty"])
-    return (b.Text(words(key, **_idea_params(state))),)
+    return (b.Text(words(key, **_idea_params(state, words))),)
 
 
-def _idea_params(state: PageState) -> dict:
+def _idea_params(state: PageState, words: Words) -> dict:
     values = dict(state.values)
     eta, lmbda = state.chain_training.eta, float(values["lmbda"])
+    threshold = f"{values['clip_threshold']:g}"
     return {"f": f"{1 / (1 + math.exp(-float(values['forget_bias']))):.3f}", "forget_bias": f"{values['forget_bias']:g}",
-            "threshold": f"{values['clip_threshold']:g}", "steps": state.chain_training.steps, "lmbda": f"{lmbda:g}",
-            "decay": f"{1 - eta * lmbda:.3g}", "shrink": f"{eta * lmbda:.3g}", "depth": max(state.chain.depth, LONG_CHAIN)}
+            "threshold": threshold, "steps": state.chain_training.steps, "lmbda": f"{lmbda:g}",
+            "decay": f"{1 - eta * lmbda:.3g}", "shrink": f"{eta * lmbda:.3g}", "depth": max(state.chain.depth, LONG_CHAIN),
+            "rule": words(f"remedy.clip_by.{values['clip_by']}.rule", threshold=threshold)}
