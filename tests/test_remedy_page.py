@@ -202,6 +202,9 @@ def test_layer_norm_in_the_rnn_gives_its_measured_and_predicted_factor_per_step(
         norms = results[f"gradients.{case}"].log10_activation_grad_norms
         measured = 10 ** ((norms[0] - norms[-1]) / (len(norms) - 1))
         assert f"by {measured:.3g} per step" in sentence
+    for case in ("vanishing", "exploding"):
+        assert title(chart(blocks, f"time-{case}")).startswith(t(f"page.case.{case}", "en") + " · ")
+    assert sum("LN(W hₜ₋₁ + b)" in text for text in texts(blocks)) >= 2  # each case's setup says so
 
 
 # --- the deep networks: theory beside the measurement ----------------------------------------------------------

@@ -31,7 +31,6 @@ from gradviz.engine.activations import get_activation
 from gradviz.experiments.chain import analyze_chain, train_chain
 from gradviz.experiments.nielsen import has_published_curves, nielsen_speeds
 from gradviz.experiments.probability import standard_normal_input_facts
-from gradviz.experiments.recurrent import recurrent_remedies
 from gradviz.page import blocks as b
 from gradviz.page import charts
 from gradviz.page.formatting import magnitude_text
@@ -552,8 +551,7 @@ def render_rnn(state: PageState, results: dict, words: Words) -> list:
     for case in CASES:
         config = replace(state.recurrent, case=case)
         norms = results[f"gradients.{case}"].log10_activation_grad_norms
-        r = recurrent_remedies(config.remedies)
-        cell = words("time.cell.gated") if r.gated else words("time.cell.plain", act=r.activation)
+        cell = time_section.cell_words(config, words)
         chart = time_section.through_time_chart(config, norms, words,
                                                 title=chain_section.case_title(words, case, words("lesson.rnn.chart")))
         columns[case] = [b.Caption(words("time.setup", cell=cell, scale=f"{config.scale:g}", n=config.width,

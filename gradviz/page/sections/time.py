@@ -73,6 +73,14 @@ def _measured_text(config: RecurrentConfig, log10_norms: np.ndarray) -> str:
     return f"{10 ** (ratio / config.steps):.3g}" if math.isfinite(ratio) else "—"
 
 
+def cell_words(config: RecurrentConfig, words: Words) -> str:
+    """The RNN's step in symbols: plain or gated, and layer-normalized when it is."""
+    design = recurrent_design(config.remedies)
+    cell = words("time.cell.gated") if design.forget_bias is not None else words("time.cell.plain",
+                                                                                  act=design.activation)
+    return cell + (words("time.cell.norm") if design.norm is not None else "")
+
+
 def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: Words, title: str | None = None) -> b.Chart:
     steps = len(log10_norms) - 1
     distance = steps - np.arange(steps + 1)
@@ -84,9 +92,9 @@ def through_time_chart(config: RecurrentConfig, log10_norms: np.ndarray, words: 
     notes = []
     if np.all(log10_norms[:-1] == -np.inf):
         notes.append(words("time.chart.dead"))
-    title = words("time.axis")
+    axis = words("time.axis")
     return charts.per_layer_chart(f"time-{config.case}", distance[order], log10_norms[order], None,
-                                  x_title=words("time.distance"), y_title=title, value_title=title,
+                                  x_title=words("time.distance"), y_title=axis, value_title=axis,
                                   color=charts.COLORS[config.case], notes=notes, theory_log10=theory,
                                   theory_title=words("layers.theory.line"),
                                   floor_note=words("page.below_floor", count="{count}"), title=title)
@@ -113,7 +121,7 @@ def column(config: RecurrentConfig, gradients, words: Words) -> list[tuple]:
     case = config.case
     r = recurrent_remedies(config.remedies)
     norms = gradients.log10_activation_grad_norms
-    cell = words("time.cell.gated") if r.gated else words("time.cell.plain", act=r.activation)
+    cell = cell_words(config, words)
     metrics = [ratio_metric(words, words("time.metric.ratio"), words("time.metric.ratio.help"), norms[0], norms[-1])]
     if r.activation in GAMMA:
         sigma = largest_singular_value(config)
