@@ -8,6 +8,11 @@ Clipping (PyTorch's definitions), applied to the gradient g of every parameter b
                            coef < 1 every gradient is multiplied by it (in log space, so a gradient of norm
                            10^13977 still clips to a finite one of norm max_norm)
     ClipValue(clip_value)  every entry clamped to [−clip_value, clip_value] (±inf clamps too; NaN stays NaN)
+    ClipAdaptive(lmbda)    adaptive gradient clipping (Brock et al. 2021, NFNets), unit by unit: where
+                           ‖G_i‖ / max(‖W_i‖, 1e-3) > λ, G_i ← G_i · λ max(‖W_i‖, 1e-3) / ‖G_i‖; a unit is a row of
+                           a weight matrix (one neuron's incoming weights) or a whole other parameter (a bias
+                           vector), W_i its current values (in logs, as ClipNorm; Brock et al. spare the classifier
+                           layer, this rule clips every unit)
 A clipping rule is apply(g, ln ‖g‖, net) -> (the gradient as applied, as one float vector laid out like
 net.theta; ln of its norm); net (its parameters and their layout) is there for rules that look at the weights.
 Regularization, Nielsen's weight decay over a training set of n examples (biases, gains and shifts are not
@@ -38,7 +43,7 @@ from gradviz.engine.initializations import SCHEMES
 from gradviz.engine.meanfield import normalized_gradient_factor, residual_gradient_factor
 from gradviz.engine.network import Design
 from gradviz.engine.normalization import NORMS
-from gradviz.engine.scaled import LN2, Scaled, ln_norm
+from gradviz.engine.scaled import LN2, Scaled, ln_norm, ln_segment_norms
 
 NORM_EPS = 1e-6
 # The experiments a remedy may change: the page's sections run them (theory runs two: the phase diagram of mean-field
@@ -156,20 +161,61 @@ class L1:
         return shrink + change
 
 
-CLIPPINGS = (NoClip, ClipNorm, ClipValue)
+AGC_EPS = 1e-3  # Brock et al.'s ε: a unit whose weights are near 0 may still move by λ·ε
+
+
+def units(layout) -> tuple[np.ndarray, np.ndarray]:
+    """Where each unit of a parameter vector starts and stops: every row of a matrix, every other array whole."""
+    starts, stops = [], []
+    for shape, begin, end in zip(layout.shapes, layout.offsets[:-1], layout.offsets[1:]):
+        step = shape[-1] if len(shape) == 2 else end - begin
+        starts.append(np.arange(begin, end, max(step, 1)))
+        stops.append(np.minimum(starts[-1] + step, end))
+    return np.concatenate(starts).astype(np.int64), np.concatenate(stops).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ClipAdaptive:
+    """Adaptive gradient clipping: each unit's gradient at most λ times its weights' norm (or λ · 1e-3)."""
+
+    lmbda: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "lmbda", _positive(self.lmbda, "ClipAdaptive's lmbda"))
+
+    def apply(self, g: Scaled, ln_norm_g: float, net) -> tuple[np.ndarray, float]:
+        """(the clipped gradient as floats, ln of its norm)."""
+        starts, stops = units(net.layout)
+        unit_exponent = g.exponent if isinstance(g.exponent, int) else np.asarray(g.exponent).reshape(-1)[starts]
+        ln_g = ln_segment_norms(g.mantissa, starts, stops, unit_exponent)
+        ln_limit = math.log(self.lmbda) + np.maximum(ln_segment_norms(net.theta, starts, stops), math.log(AGC_EPS))
+        with np.errstate(invalid="ignore"):
+            ln_coef = np.where(ln_g > ln_limit, ln_limit - ln_g, 0.0)
+        if not np.any(ln_coef < 0):
+            return g.value, ln_norm_g
+        entry_coef = np.repeat(ln_coef, stops - starts)
+        capped = entry_coef < 0
+        exponent = np.broadcast_to(g.exponent, g.mantissa.shape)[capped]
+        clipped = np.array(g.value, dtype=float)  # the units within their limit keep their gradient exactly
+        clipped[capped] = g.mantissa[capped] * np.exp(exponent * LN2 + entry_coef[capped])
+        return clipped, ln_norm(Scaled(clipped, 0))
+
+
+CLIPPINGS = (NoClip, ClipNorm, ClipValue, ClipAdaptive)
 REGULARIZATIONS = (NoRegularization, L2, L1)
 # The clip_by setting's choices and the rule each names, and the penalty setting's.
-CLIP_RULES = {"norm": ClipNorm, "value": ClipValue}
+CLIP_RULES = {"norm": ClipNorm, "value": ClipValue, "adaptive": ClipAdaptive}
 PENALTIES = {"L2": L2, "L1": L1}
 
 
-def clipping(clip) -> NoClip | ClipNorm | ClipValue:
+def clipping(clip) -> NoClip | ClipNorm | ClipValue | ClipAdaptive:
     """None as NoClip; a clipping object as it is; anything else a ValueError."""
     if clip is None:
         return NoClip()
     if isinstance(clip, CLIPPINGS):
         return clip
-    raise ValueError(f"clip must be None, ClipNorm(max_norm) or ClipValue(clip_value), not {clip!r}")
+    raise ValueError(f"clip must be None, ClipNorm(max_norm), ClipValue(clip_value) or ClipAdaptive(lmbda), "
+                     f"not {clip!r}")
 
 
 def regularizing(regularization) -> NoRegularization | L2 | L1:
@@ -198,7 +244,7 @@ class Remedies:
 
     activation: str = "sigmoid"
     forget_bias: float | None = None
-    clip: NoClip | ClipNorm | ClipValue = field(default_factory=NoClip)
+    clip: NoClip | ClipNorm | ClipValue | ClipAdaptive = field(default_factory=NoClip)
     regularization: NoRegularization | L2 | L1 = field(default_factory=NoRegularization)
     init: str = "nielsen"
     init_gain: float = 1.0
@@ -240,7 +286,7 @@ class Remedies:
 class TrainingRules:
     """What the training remedies change in a run: the clipping rule and the regularization."""
 
-    clip: NoClip | ClipNorm | ClipValue = field(default_factory=NoClip)
+    clip: NoClip | ClipNorm | ClipValue | ClipAdaptive = field(default_factory=NoClip)
     regularization: NoRegularization | L2 | L1 = field(default_factory=NoRegularization)
 
 
