@@ -19,7 +19,7 @@ from gradviz.training.descent import Training, train
 from gradviz.training.diagnostics import Checklist
 from gradviz.training.diagnostics import check_symptoms as diagnose
 from gradviz.training.history import History
-from gradviz.training.remedies import REMEDIES, L1, L2, ClipNorm, ClipValue, Remedies, applicable
+from gradviz.training.remedies import REMEDIES, L1, L2, ClipAdaptive, ClipNorm, ClipValue, Remedies, applicable
 
 # The chains' older names, kept for notebooks that use them.
 seed_exploding = exploding_chain

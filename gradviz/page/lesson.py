@@ -371,7 +371,8 @@ def _loss_text(value: float) -> str:
 
 
 def clip_sentences(state: PageState, results: dict, words: Words) -> dict[str, str]:
-    limit = f"{state.value('clip_threshold'):g}"
+    values = dict(state.values)
+    rule = words(f"remedy.clip_by.{values['clip_by']}.rule", threshold=f"{values['clip_threshold']:g}")
     out = {}
     for case in CASES:
         history = results[f"training.{case}"]
@@ -384,10 +385,10 @@ def clip_sentences(state: PageState, results: dict, words: Words) -> dict[str, s
                               loss0=_loss_text(history.update_loss[0]), loss1=_loss_text(history.update_loss[1]),
                               after=magnitude_text(history.update_grad_log10[1]))
         elif capped:
-            out[case] = words("lesson.clip.capped", capped=capped, updates=updates, limit=limit)
+            out[case] = words("lesson.clip.capped", capped=capped, updates=updates, rule=rule)
         else:
             out[case] = words("lesson.clip.never", largest=magnitude_text(float(np.max(history.update_grad_log10))),
-                              limit=limit, updates=updates)
+                              rule=rule, updates=updates)
     return out
 
 
