@@ -18,7 +18,7 @@ from typing import Mapping
 from gradviz.engine.initializations import SCHEMES
 from gradviz.experiments.chain import MAX_DEPTH
 from gradviz.page.lesson import N_STEPS, STEPS
-from gradviz.training.remedies import REMEDIES
+from gradviz.training.remedies import REMEDIES, SettingRow
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -27,8 +27,8 @@ MAX_URL_VALUE_LENGTH = 64
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One row of the table.
+class Setting(SettingRow):
+    """One row of the table: a remedy's SettingRow's fields (gradviz.training.remedies), and the page's own.
 
     kind: "int", "float", "bool" or "choice"; widget: "number", "slider", "toggle", "radio", "select",
     "segmented", "mode" (the lesson or every section) or "step" (the lesson's step picker); place: "top"
@@ -40,17 +40,6 @@ class Setting:
     catalogue area of its words (a remedy's rows: "remedy").
     """
 
-    name: str
-    kind: str
-    default: object
-    widget: str
-    place: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple = ()
-    shown_if: str | None = None
-    step: float | None = None
-    fmt: str | None = None
     area: str = "settings"
     in_url: bool = True
     only: str | None = None
